@@ -1,0 +1,85 @@
+//! Reading error bodies back: what a client learns from a response the catalog rendered.
+
+use serde_json::Value;
+
+use crate::catalog::Catalog;
+use crate::render::PROBLEM_JSON;
+use crate::template;
+
+/// An error body read back into its parts. Fields the envelope does not carry are `None`.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ParsedError {
+    pub code: Option<String>,
+    pub kind: Option<String>,
+    pub message: Option<String>,
+    pub param: Option<String>,
+    pub request_id: Option<String>,
+    pub doc_url: Option<String>,
+    /// The `details` array as sent.
+    pub details: Option<Value>,
+}
+
+/// Where each whole-value placeholder sits in a JSON template, as a list of object keys.
+fn placeholder_path<'a>(tpl: &'a Value, name: &str, path: &mut Vec<&'a str>) -> bool {
+    match tpl {
+        Value::String(s) => {
+            let names = template::names(s);
+            names.len() == 1 && names[0] == name && s.len() == name.len() + 2
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                path.push(k);
+                if placeholder_path(v, name, path) {
+                    return true;
+                }
+                path.pop();
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+fn lookup<'v>(body: &'v Value, path: &[&str]) -> Option<&'v Value> {
+    path.iter().try_fold(body, |v, k| v.get(*k))
+}
+
+impl Catalog {
+    /// Reads an error body in this catalog's envelope, or in problem+json when `content_type`
+    /// says so. `None` when the body is not JSON or has no code where the envelope puts it.
+    pub fn parse_body(&self, content_type: Option<&str>, body: &[u8]) -> Option<ParsedError> {
+        let value: Value = serde_json::from_slice(body).ok()?;
+        let is_problem = content_type
+            .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with(PROBLEM_JSON));
+        if is_problem {
+            let s = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
+            return Some(ParsedError {
+                code: Some(s("code")?),
+                kind: None,
+                message: s("detail"),
+                param: s("param"),
+                request_id: s("request_id"),
+                doc_url: s("type").filter(|t| t.starts_with("http")),
+                details: value.get("errors").cloned(),
+            });
+        }
+        let get = |name: &str| -> Option<&Value> {
+            let mut path = Vec::new();
+            if placeholder_path(&self.envelope.body, name, &mut path) {
+                lookup(&value, &path)
+            } else {
+                None
+            }
+        };
+        let s = |name: &str| get(name).and_then(Value::as_str).map(str::to_owned);
+        Some(ParsedError {
+            code: Some(s("code")?),
+            kind: s("type"),
+            message: s("message"),
+            param: s("param"),
+            request_id: s("request_id"),
+            doc_url: s("doc_url"),
+            details: get("details").filter(|d| d.is_array()).cloned(),
+        })
+    }
+}
