@@ -126,8 +126,8 @@ impl Diagnostics {
     }
 
     pub(crate) fn sort(&mut self) {
-        self.0
-            .sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+        // Problems of the whole file (line 0) come after those with a place.
+        self.0.sort_by_key(|d| (d.line == 0, d.line, d.column));
     }
 }
 

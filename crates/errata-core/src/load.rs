@@ -188,7 +188,11 @@ fn toml_help(msg: &str) -> String {
 fn build(l: &mut Linter<'_>, raw: RawCatalog) -> Option<Catalog> {
     if raw.name.get_ref().trim().is_empty() {
         let p = l.at(&raw.name);
-        l.error(p, "the catalog's name is empty", "name the API, e.g. `name = \"Klyra\"`");
+        l.error(
+            p,
+            "the catalog's name is empty",
+            "name the API, e.g. `name = \"Klyra\"`",
+        );
     }
     if let Some(url) = &raw.doc_url {
         let u = url.get_ref();
@@ -219,11 +223,12 @@ fn build(l: &mut Linter<'_>, raw: RawCatalog) -> Option<Catalog> {
     for cond in Condition::ALL {
         if !by_condition.contains_key(cond) {
             let wanted = cond.statuses()[0];
-            let candidates: Vec<&str> = codes
+            let mut candidates: Vec<&str> = codes
                 .iter()
                 .filter(|c| cond.statuses().contains(&c.status))
                 .map(|c| c.code.as_str())
                 .collect();
+            candidates.dedup();
             let help = if candidates.is_empty() {
                 format!(
                     "add a code with status {} and `conditions = [\"{}\"]`",
@@ -308,7 +313,11 @@ fn lint_json_placeholders(
         Value::String(s) => match template::parse(s) {
             Err(e) => {
                 let p = l.find_in(span, s);
-                l.error(p, format!("in the {what} template: {e}"), "fix the placeholder");
+                l.error(
+                    p,
+                    format!("in the {what} template: {e}"),
+                    "fix the placeholder",
+                );
             }
             Ok(pieces) => {
                 let whole = pieces.len() == 1;
@@ -399,7 +408,9 @@ fn lint_envelope(l: &mut Linter<'_>, raw: RawEnvelope) -> Option<Envelope> {
             }
             v
         }
-        None => Some(serde_json::json!({"path": "{path}", "message": "{message}", "code": "{code}"})),
+        None => {
+            Some(serde_json::json!({"path": "{path}", "message": "{message}", "code": "{code}"}))
+        }
     };
     let mut null_if_absent = Vec::new();
     for n in &raw.null_if_absent {
@@ -442,7 +453,10 @@ fn lint_envelope(l: &mut Linter<'_>, raw: RawEnvelope) -> Option<Envelope> {
     })
 }
 
-fn lint_request_id(l: &mut Linter<'_>, raw: Option<Spanned<RawRequestId>>) -> Option<RequestIdFormat> {
+fn lint_request_id(
+    l: &mut Linter<'_>,
+    raw: Option<Spanned<RawRequestId>>,
+) -> Option<RequestIdFormat> {
     let mut f = RequestIdFormat::default();
     let Some(raw) = raw else {
         return Some(f);
@@ -457,7 +471,11 @@ fn lint_request_id(l: &mut Linter<'_>, raw: Option<Spanned<RawRequestId>>) -> Op
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
         if !valid {
             let p = l.at(&h);
-            l.error(p, format!("`{name}` is not an HTTP header name"), "use e.g. \"x-request-id\"");
+            l.error(
+                p,
+                format!("`{name}` is not an HTTP header name"),
+                "use e.g. \"x-request-id\"",
+            );
             ok = false;
         }
         f.header = name.to_ascii_lowercase();
@@ -467,7 +485,10 @@ fn lint_request_id(l: &mut Linter<'_>, raw: Option<Spanned<RawRequestId>>) -> Op
             let p = l.at(&prefix);
             l.error(
                 p,
-                format!("request-id prefix `{}` has characters unsafe in headers", prefix.get_ref()),
+                format!(
+                    "request-id prefix `{}` has characters unsafe in headers",
+                    prefix.get_ref()
+                ),
                 "use letters, digits, `-`, `_`, `.` or `:`",
             );
             ok = false;
@@ -547,7 +568,10 @@ fn lint_codes(l: &mut Linter<'_>, raw: &[Spanned<RawCode>]) -> Option<Vec<CodeDe
         if let Some(first) = seen.get(code.as_str()) {
             l.error(
                 code_pos,
-                format!("duplicate code `{code}` (first declared at line {})", first.0),
+                format!(
+                    "duplicate code `{code}` (first declared at line {})",
+                    first.0
+                ),
                 "each code must be declared once; remove or rename this one",
             );
         } else {
@@ -565,11 +589,19 @@ fn lint_codes(l: &mut Linter<'_>, raw: &[Spanned<RawCode>]) -> Option<Vec<CodeDe
         }
         if rc.kind.get_ref().trim().is_empty() {
             let p = l.at(&rc.kind);
-            l.error(p, format!("`{code}` has an empty type"), "give the category, e.g. \"invalid_request_error\"");
+            l.error(
+                p,
+                format!("`{code}` has an empty type"),
+                "give the category, e.g. \"invalid_request_error\"",
+            );
         }
         if rc.description.get_ref().trim().is_empty() {
             let p = l.at(&rc.description);
-            l.error(p, format!("`{code}` has an empty description"), "say in one sentence what causes it");
+            l.error(
+                p,
+                format!("`{code}` has an empty description"),
+                "say in one sentence what causes it",
+            );
         }
 
         // Arguments and their examples.
@@ -604,11 +636,11 @@ fn lint_codes(l: &mut Linter<'_>, raw: &[Spanned<RawCode>]) -> Option<Vec<CodeDe
             match cs.get_ref().parse::<Condition>() {
                 Err(_) => {
                     let names: Vec<&str> = Condition::ALL.iter().map(|c| c.name()).collect();
-                    l.error(
-                        p,
-                        format!("unknown condition `{}`", cs.get_ref()),
-                        format!("conditions are: {}", names.join(", ")),
-                    );
+                    let help = match closest(cs.get_ref(), &names) {
+                        Some(near) => format!("did you mean `{near}`?"),
+                        None => format!("conditions are: {}", names.join(", ")),
+                    };
+                    l.error(p, format!("unknown condition `{}`", cs.get_ref()), help);
                 }
                 Ok(cond) => {
                     if let Some((other, at)) = mapped.get(&cond) {
@@ -620,8 +652,10 @@ fn lint_codes(l: &mut Linter<'_>, raw: &[Spanned<RawCode>]) -> Option<Vec<CodeDe
                     } else {
                         mapped.insert(cond, (code.clone(), p));
                     }
-                    if (400..=599).contains(&status) && !cond.statuses().contains(&(status as u16)) {
-                        let allowed: Vec<String> = cond.statuses().iter().map(u16::to_string).collect();
+                    if (400..=599).contains(&status) && !cond.statuses().contains(&(status as u16))
+                    {
+                        let allowed: Vec<String> =
+                            cond.statuses().iter().map(u16::to_string).collect();
                         l.error(
                             p,
                             format!(
@@ -634,12 +668,21 @@ fn lint_codes(l: &mut Linter<'_>, raw: &[Spanned<RawCode>]) -> Option<Vec<CodeDe
                             ),
                         );
                     }
-                    if matches!(cond, Condition::RateLimited | Condition::ConcurrencyExceeded | Condition::Overloaded | Condition::UpstreamUnreachable | Condition::UpstreamTimeout | Condition::ServiceUnavailable)
-                        && !*rc.retryable.get_ref()
+                    if matches!(
+                        cond,
+                        Condition::RateLimited
+                            | Condition::ConcurrencyExceeded
+                            | Condition::Overloaded
+                            | Condition::UpstreamUnreachable
+                            | Condition::UpstreamTimeout
+                            | Condition::ServiceUnavailable
+                    ) && !*rc.retryable.get_ref()
                     {
                         l.warn(
                             p,
-                            format!("condition `{cond}` is transient but `{code}` is not retryable"),
+                            format!(
+                                "condition `{cond}` is transient but `{code}` is not retryable"
+                            ),
                             "set `retryable = true` so clients retry it",
                         );
                     }
@@ -651,11 +694,11 @@ fn lint_codes(l: &mut Linter<'_>, raw: &[Spanned<RawCode>]) -> Option<Vec<CodeDe
         // Message templates.
         let mut used: Vec<String> = Vec::new();
         let check_template = |l: &mut Linter<'_>,
-                                  t: &Spanned<String>,
-                                  which: &str,
-                                  available: &[&str],
-                                  from: &str,
-                                  used: &mut Vec<String>| {
+                              t: &Spanned<String>,
+                              which: &str,
+                              available: &[&str],
+                              from: &str,
+                              used: &mut Vec<String>| {
             match template::parse(t.get_ref()) {
                 Err(e) => {
                     let p = l.in_string(&t.span(), e.offset);
@@ -682,14 +725,28 @@ fn lint_codes(l: &mut Linter<'_>, raw: &[Spanned<RawCode>]) -> Option<Vec<CodeDe
                 }
             }
         };
-        check_template(l, &rc.message, "the message", &declared, "declared", &mut used);
+        check_template(
+            l,
+            &rc.message,
+            "the message",
+            &declared,
+            "declared",
+            &mut used,
+        );
         for (variant, t) in &rc.messages {
             let vname = variant.get_ref();
             match vname.parse::<Condition>() {
                 Ok(cond) if conditions.contains(&cond) => {
                     let provided: Vec<&str> = cond.provided_args().iter().map(|a| a.0).collect();
                     let which = format!("message `{vname}`");
-                    check_template(l, t, &which, &provided, &format!("supplied by condition `{cond}`"), &mut Vec::new());
+                    check_template(
+                        l,
+                        t,
+                        &which,
+                        &provided,
+                        &format!("supplied by condition `{cond}`"),
+                        &mut Vec::new(),
+                    );
                 }
                 Ok(cond) => {
                     let p = l.at(variant);
@@ -706,7 +763,11 @@ fn lint_codes(l: &mut Linter<'_>, raw: &[Spanned<RawCode>]) -> Option<Vec<CodeDe
             }
         }
         // A condition answered with the main message must supply all its arguments.
-        for (cs, cond) in rc.conditions.iter().filter_map(|cs| cs.get_ref().parse::<Condition>().ok().map(|c| (cs, c))) {
+        for (cs, cond) in rc
+            .conditions
+            .iter()
+            .filter_map(|cs| cs.get_ref().parse::<Condition>().ok().map(|c| (cs, c)))
+        {
             if rc.messages.contains_key(cond.name()) {
                 continue;
             }
@@ -727,7 +788,11 @@ fn lint_codes(l: &mut Linter<'_>, raw: &[Spanned<RawCode>]) -> Option<Vec<CodeDe
         }
         for name in &declared {
             if !used.iter().any(|u| u == name) {
-                let key = rc.args.keys().find(|k| k.get_ref() == name).expect("declared from keys");
+                let key = rc
+                    .args
+                    .keys()
+                    .find(|k| k.get_ref() == name)
+                    .expect("declared from keys");
                 let p = l.at(key);
                 l.warn(
                     p,
@@ -770,4 +835,29 @@ fn lint_codes(l: &mut Linter<'_>, raw: &[Spanned<RawCode>]) -> Option<Vec<CodeDe
         });
     }
     Some(out)
+}
+
+/// The candidate within edit distance 2 of `word`, if any.
+fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over bytes (names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }

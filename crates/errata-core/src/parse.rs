@@ -49,8 +49,8 @@ impl Catalog {
     /// says so. `None` when the body is not JSON or has no code where the envelope puts it.
     pub fn parse_body(&self, content_type: Option<&str>, body: &[u8]) -> Option<ParsedError> {
         let value: Value = serde_json::from_slice(body).ok()?;
-        let is_problem = content_type
-            .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with(PROBLEM_JSON));
+        let is_problem =
+            content_type.is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with(PROBLEM_JSON));
         if is_problem {
             let s = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
             return Some(ParsedError {

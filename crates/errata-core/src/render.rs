@@ -75,11 +75,7 @@ impl Rendered {
 
     /// The response as `curl -i` shows it: status line, headers, blank line, pretty body.
     pub fn to_http_string(&self) -> String {
-        let mut out = format!(
-            "HTTP/1.1 {} {}\n",
-            self.status,
-            reason_phrase(self.status)
-        );
+        let mut out = format!("HTTP/1.1 {} {}\n", self.status, reason_phrase(self.status));
         for (n, v) in &self.headers {
             out.push_str(&format!("{n}: {v}\n"));
         }
@@ -134,10 +130,7 @@ fn resolve<'c>(catalog: &'c Catalog, err: &ApiError) -> (&'c CodeDef, bool) {
         ErrorKind::Condition(c) => (catalog.code_for(*c), false),
         ErrorKind::Code(name) => match catalog.code(name) {
             Some(def) => (def, false),
-            None => (
-                catalog.code_for(crate::Condition::InternalError),
-                true,
-            ),
+            None => (catalog.code_for(crate::Condition::InternalError), true),
         },
     }
 }
@@ -169,10 +162,7 @@ impl Catalog {
                 "status" => Some(Value::from(def.status)),
                 "param" if !unknown => err.param.clone().map(Value::String),
                 "details" if !unknown && !err.details.is_empty() => Some(Value::Array(
-                    err.details
-                        .iter()
-                        .map(|v| self.render_detail(v))
-                        .collect(),
+                    err.details.iter().map(|v| self.render_detail(v)).collect(),
                 )),
                 "request_id" => err.request_id.clone().map(Value::String),
                 "doc_url" => self.doc_url_for(&def.code).map(Value::String),
