@@ -77,19 +77,20 @@ impl fmt::Display for DisplayIn<'_> {
     }
 }
 
-/// Maps byte offsets of a source text to 1-based line and column numbers.
-pub(crate) struct LineIndex {
+/// Maps byte offsets of a source text to 1-based line and column numbers (for any TOML file
+/// errata reads, not only catalogs).
+pub struct LineIndex {
     starts: Vec<usize>,
 }
 
 impl LineIndex {
-    pub(crate) fn new(src: &str) -> Self {
+    pub fn new(src: &str) -> Self {
         let mut starts = vec![0];
         starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
         LineIndex { starts }
     }
 
-    pub(crate) fn position(&self, src: &str, offset: usize) -> (usize, usize) {
+    pub fn position(&self, src: &str, offset: usize) -> (usize, usize) {
         let line = self.starts.partition_point(|&s| s <= offset).max(1);
         let start = self.starts[line - 1];
         let column = src

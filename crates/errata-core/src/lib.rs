@@ -29,7 +29,7 @@ pub mod template;
 
 pub use catalog::{Catalog, CodeDef, DEFAULT_CATALOG_TOML, Envelope};
 pub use condition::{Condition, UnknownCondition};
-pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use diagnostic::{Diagnostic, Diagnostics, LineIndex, Severity};
 pub use error::{ApiError, ErrorKind, Violation};
 pub use load::{DETAIL_PLACEHOLDERS, ENVELOPE_PLACEHOLDERS, OPTIONAL_PLACEHOLDERS, check};
 pub use parse::ParsedError;

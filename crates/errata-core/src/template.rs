@@ -92,7 +92,7 @@ pub fn names(template: &str) -> Vec<&str> {
 /// Fills a template. A placeholder `lookup` does not know is kept as written, so a missing
 /// argument is visible rather than silently empty. A template that does not parse is returned
 /// as it is.
-pub fn fill<'a>(template: &'a str, mut lookup: impl FnMut(&str) -> Option<String>) -> String {
+pub fn fill(template: &str, mut lookup: impl FnMut(&str) -> Option<String>) -> String {
     let Ok(pieces) = parse(template) else {
         return template.to_owned();
     };
