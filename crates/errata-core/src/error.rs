@@ -7,11 +7,15 @@ use serde_json::Value;
 
 use crate::condition::Condition;
 
-/// What an error is: a code the application names, or a condition errata detected.
+/// What an error is: a code the application names, a condition errata detected, or an error
+/// known only by its status (an upstream's HTML 502).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum ErrorKind {
     Code(Cow<'static, str>),
     Condition(Condition),
+    /// Rendered with the catalog's code for the status, keeping the status itself.
+    Status(u16),
 }
 
 /// One field-level problem, as in `details`.
@@ -101,6 +105,14 @@ impl ApiError {
         ApiError::new(ErrorKind::Condition(condition))
     }
 
+    /// An error known only by its status, such as an upstream's plain-text 500: rendered with
+    /// the catalog's code for that status ([`crate::Catalog::code_for_status`]) but keeping the
+    /// status. The message is the code's when every argument it needs is given, else the
+    /// code's description.
+    pub fn status(status: u16) -> Self {
+        ApiError::new(ErrorKind::Status(status))
+    }
+
     /// Sets a message argument.
     pub fn arg(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         let name = name.into();
@@ -153,7 +165,7 @@ impl ApiError {
     pub fn as_condition(&self) -> Option<Condition> {
         match self.kind {
             ErrorKind::Condition(c) => Some(c),
-            ErrorKind::Code(_) => None,
+            ErrorKind::Code(_) | ErrorKind::Status(_) => None,
         }
     }
 
@@ -184,6 +196,7 @@ impl fmt::Display for ApiError {
         match &self.kind {
             ErrorKind::Code(c) => write!(f, "{c}")?,
             ErrorKind::Condition(c) => write!(f, "condition {c}")?,
+            ErrorKind::Status(s) => write!(f, "status {s}")?,
         }
         if let Some(id) = &self.request_id {
             write!(f, " (request {id})")?;

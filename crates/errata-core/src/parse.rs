@@ -83,3 +83,34 @@ impl Catalog {
         })
     }
 }
+
+impl Catalog {
+    /// Puts `id` where the envelope keeps the request id, if it has such a place and the body
+    /// does not hold one yet. Returns whether the body changed.
+    pub fn insert_request_id(&self, body: &mut Value, id: &str) -> bool {
+        let mut path = Vec::new();
+        if !placeholder_path(&self.envelope.body, "request_id", &mut path) {
+            return false;
+        }
+        let Some((last, parents)) = path.split_last() else {
+            return false;
+        };
+        let mut cur = body;
+        for k in parents {
+            match cur.get_mut(*k) {
+                Some(next) => cur = next,
+                None => return false,
+            }
+        }
+        let Some(obj) = cur.as_object_mut() else {
+            return false;
+        };
+        match obj.get(*last) {
+            Some(Value::String(s)) if !s.is_empty() => false,
+            _ => {
+                obj.insert((*last).to_owned(), Value::String(id.to_owned()));
+                true
+            }
+        }
+    }
+}

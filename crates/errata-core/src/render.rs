@@ -124,10 +124,19 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
+/// The status sent: the code's, or the one an error known only by its status carries.
+fn effective_status(err: &ApiError, def: &CodeDef) -> u16 {
+    match err.kind {
+        ErrorKind::Status(s) if (400..=599).contains(&s) => s,
+        _ => def.status,
+    }
+}
+
 /// The code an error resolves to, and whether it was unknown to the catalog.
 fn resolve<'c>(catalog: &'c Catalog, err: &ApiError) -> (&'c CodeDef, bool) {
     match &err.kind {
         ErrorKind::Condition(c) => (catalog.code_for(*c), false),
+        ErrorKind::Status(s) => (catalog.code_for_status(*s), false),
         ErrorKind::Code(name) => match catalog.code(name) {
             Some(def) => (def, false),
             None => (catalog.code_for(crate::Condition::InternalError), true),
@@ -145,6 +154,13 @@ impl Catalog {
                 .to_owned();
         }
         let template = def.template_for(err.as_condition(), err.variant.as_deref());
+        if matches!(err.kind, ErrorKind::Status(_))
+            && template::names(template)
+                .iter()
+                .any(|n| err.arg_value(n).is_none())
+        {
+            return def.description.clone();
+        }
         template::fill(template, |name| err.arg_value(name))
     }
 
@@ -153,13 +169,14 @@ impl Catalog {
     pub fn render(&self, err: &ApiError, format: Format) -> Rendered {
         let (def, unknown) = resolve(self, err);
         let message = self.message(err);
+        let status = effective_status(err, def);
         let value = |name: &str| -> Option<Value> {
             match name {
                 "code" => Some(Value::String(def.code.clone())),
                 "type" => Some(Value::String(def.kind.clone())),
                 "message" => Some(Value::String(message.clone())),
                 "title" => Some(Value::String(def.title())),
-                "status" => Some(Value::from(def.status)),
+                "status" => Some(Value::from(status)),
                 "param" if !unknown => err.param.clone().map(Value::String),
                 "details" if !unknown && !err.details.is_empty() => Some(Value::Array(
                     err.details.iter().map(|v| self.render_detail(v)).collect(),
@@ -191,7 +208,7 @@ impl Catalog {
             headers.push((n.to_ascii_lowercase(), v.clone()));
         }
         Rendered {
-            status: def.status,
+            status,
             headers,
             body,
             code: def.code.clone(),
@@ -221,7 +238,7 @@ impl Catalog {
             .unwrap_or_else(|| format!("urn:problem-type:{}", def.code));
         m.insert("type".into(), Value::String(type_uri));
         m.insert("title".into(), Value::String(def.title()));
-        m.insert("status".into(), Value::from(def.status));
+        m.insert("status".into(), Value::from(effective_status(err, def)));
         m.insert("detail".into(), Value::String(message.to_owned()));
         if let Some(i) = &err.instance {
             m.insert("instance".into(), Value::String(i.clone()));
