@@ -1,0 +1,691 @@
+//! The gateway's configuration: a TOML file validated up front, every problem with its line.
+//!
+//! With no file the gateway runs on embedded defaults: a SQLite key store next to the working
+//! directory, in-memory counters, the built-in catalog, one catch-all route that needs a key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use errata_core::{Catalog, Diagnostic, Diagnostics, LineIndex};
+use ipnet::IpNet;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Where a limit is counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitScope {
+    /// Per API key (the default).
+    #[default]
+    Key,
+    /// Per tenant: all keys of a tenant share the counters.
+    Tenant,
+}
+
+/// Which key environment a route accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvironmentRule {
+    #[default]
+    Any,
+    Live,
+    Test,
+}
+
+/// Rate, quota and concurrency limits. Any field left out means "no limit" of that kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Requests allowed per `per_seconds` (sustained rate).
+    pub rate: Option<u32>,
+    #[serde(default = "default_window")]
+    pub per_seconds: u32,
+    /// Extra requests allowed at once above the steady rate.
+    #[serde(default)]
+    pub burst: u32,
+    /// Requests per calendar month (UTC).
+    pub monthly_quota: Option<u64>,
+    /// Requests in flight at once.
+    pub concurrency: Option<u32>,
+}
+
+fn default_window() -> u32 {
+    60
+}
+
+impl Limits {
+    /// `other`'s fields where set, else ours.
+    pub fn overlay(&self, other: &Limits) -> Limits {
+        Limits {
+            rate: other.rate.or(self.rate),
+            per_seconds: if other.rate.is_some() {
+                other.per_seconds
+            } else {
+                self.per_seconds
+            },
+            burst: if other.rate.is_some() {
+                other.burst
+            } else {
+                self.burst
+            },
+            monthly_quota: other.monthly_quota.or(self.monthly_quota),
+            concurrency: other.concurrency.or(self.concurrency),
+        }
+    }
+}
+
+/// A plan: its limits and the features it includes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub limits: Limits,
+    pub features: Vec<String>,
+}
+
+/// One route and its policy. Routes match by path prefix (`/v1/reports` matches
+/// `/v1/reports/42`), longest prefix first; `methods` empty means any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub path: String,
+    pub methods: Vec<String>,
+    /// Whether a key is needed (false for public routes such as a health check).
+    pub auth: bool,
+    pub scopes: Vec<String>,
+    /// Plans allowed; empty means any plan.
+    pub plans: Vec<String>,
+    /// A feature the key's plan must include.
+    pub feature: Option<String>,
+    pub environment: EnvironmentRule,
+    /// Limits for this route, over the plan's.
+    pub limits: Option<Limits>,
+    pub max_body_bytes: Option<u64>,
+    /// Accepted request content types; empty means any.
+    pub content_types: Option<Vec<String>>,
+}
+
+/// What to do when a dependency on the request path (counters, store) fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FailurePolicy {
+    /// Allow the request, log it and count it in a metric.
+    Open,
+    /// Answer with the catalog's unavailable code.
+    #[default]
+    Closed,
+}
+
+/// The whole configuration, validated.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub upstream: String,
+    pub catalog: Catalog,
+    pub catalog_path: Option<PathBuf>,
+    pub store_url: String,
+    pub counters_url: String,
+    pub key_prefix: String,
+    /// Headers a key is accepted from: `authorization` (Bearer) and/or `x-api-key`.
+    pub key_headers: Vec<String>,
+    pub trusted_proxies: Vec<IpNet>,
+    /// An inbound request-id header trusted from clients (for a hop in front of errata).
+    pub trusted_request_id_header: Option<String>,
+    pub errors_path: String,
+    pub admin_listen: SocketAddr,
+    pub admin_token: Option<String>,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub store_timeout: Duration,
+    pub counters_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub key_cache_ttl: Duration,
+    pub counters_failure: FailurePolicy,
+    pub limit_scope: LimitScope,
+    pub default_plan: String,
+    pub plans: BTreeMap<String, Plan>,
+    pub default_limits: Limits,
+    pub max_body_bytes: u64,
+    pub content_types: Vec<String>,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<Spanned<String>>,
+    upstream: Option<Spanned<String>>,
+    catalog: Option<Spanned<String>>,
+    store: Option<Spanned<String>>,
+    counters: Option<Spanned<String>>,
+    key_prefix: Option<Spanned<String>>,
+    key_headers: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    trusted_proxies: Vec<Spanned<String>>,
+    trusted_request_id_header: Option<String>,
+    errors_path: Option<Spanned<String>>,
+    #[serde(default)]
+    admin: RawAdmin,
+    #[serde(default)]
+    timeouts: RawTimeouts,
+    #[serde(default)]
+    failure: RawFailure,
+    #[serde(default)]
+    limits: RawDefaults,
+    #[serde(default)]
+    plans: BTreeMap<String, Spanned<RawPlan>>,
+    #[serde(default)]
+    routes: Vec<Spanned<RawRoute>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    listen: Option<Spanned<String>>,
+    token: Option<String>,
+    token_env: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    connect_ms: Option<u64>,
+    response_ms: Option<u64>,
+    store_ms: Option<u64>,
+    counters_ms: Option<u64>,
+    shutdown_ms: Option<u64>,
+    key_cache_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFailure {
+    counters: Option<FailurePolicy>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    scope: Option<LimitScope>,
+    default_plan: Option<Spanned<String>>,
+    max_body_bytes: Option<u64>,
+    content_types: Option<Vec<String>>,
+    rate: Option<u32>,
+    per_seconds: Option<u32>,
+    burst: Option<u32>,
+    monthly_quota: Option<u64>,
+    concurrency: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlan {
+    #[serde(default)]
+    features: Vec<String>,
+    rate: Option<u32>,
+    per_seconds: Option<u32>,
+    burst: Option<u32>,
+    monthly_quota: Option<u64>,
+    concurrency: Option<u32>,
+}
+
+macro_rules! limits_of {
+    ($r:expr) => {
+        Limits {
+            rate: $r.rate,
+            per_seconds: $r.per_seconds.unwrap_or(60),
+            burst: $r.burst.unwrap_or(0),
+            monthly_quota: $r.monthly_quota,
+            concurrency: $r.concurrency,
+        }
+    };
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    path: Spanned<String>,
+    #[serde(default)]
+    methods: Vec<Spanned<String>>,
+    #[serde(default = "yes")]
+    auth: bool,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    plans: Vec<Spanned<String>>,
+    feature: Option<Spanned<String>>,
+    #[serde(default)]
+    environment: EnvironmentRule,
+    limits: Option<Limits>,
+    max_body_bytes: Option<u64>,
+    content_types: Option<Vec<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The default SQLite store: a file in the working directory.
+pub const DEFAULT_STORE: &str = "sqlite://errata-keys.db";
+
+impl Config {
+    /// The embedded defaults: no file needed.
+    pub fn embedded() -> Config {
+        Config::from_toml("", Path::new(".")).expect("the empty config is valid")
+    }
+
+    /// Reads and validates a config file; relative paths in it resolve against its folder.
+    pub fn from_file(path: &Path) -> Result<Config, String> {
+        let src = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: error: cannot read: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::from_toml(&src, base).map_err(|d| d.render(&path.display().to_string()))
+    }
+
+    /// Validates config source, collecting every problem.
+    pub fn from_toml(src: &str, base: &Path) -> Result<Config, Diagnostics> {
+        let lines = LineIndex::new(src);
+        let at = |off: usize| lines.position(src, off);
+        let raw: RawConfig = toml::from_str(src).map_err(|e| {
+            let pos = e.span().map_or((0, 0), |s| at(s.start));
+            Diagnostics(vec![
+                Diagnostic::error(pos, e.message().trim().to_owned())
+                    .help("see docs/gateway-config.md for the keys and their types"),
+            ])
+        })?;
+        let mut diags = Vec::new();
+        let mut err = |pos: (usize, usize), msg: String, help: &str| {
+            diags.push(Diagnostic::error(pos, msg).help(help.to_owned()));
+        };
+
+        type Report<'r> = &'r mut dyn FnMut((usize, usize), String, &str);
+        let addr = |s: &Option<Spanned<String>>, default: &str, err: Report<'_>| -> SocketAddr {
+            match s {
+                None => default.parse().expect("default address parses"),
+                Some(s) => s.get_ref().parse().unwrap_or_else(|_| {
+                    err(
+                        at(s.span().start),
+                        format!("`{}` is not a socket address", s.get_ref()),
+                        "write an IP and a port, e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\"",
+                    );
+                    default.parse().expect("default address parses")
+                }),
+            }
+        };
+        let listen = addr(&raw.listen, "127.0.0.1:8080", &mut err);
+        let admin_listen = addr(&raw.admin.listen, "127.0.0.1:8081", &mut err);
+
+        let upstream = match &raw.upstream {
+            None => "http://127.0.0.1:3000".to_owned(),
+            Some(u) => {
+                let s = u.get_ref().trim_end_matches('/').to_owned();
+                if !s.starts_with("http://") || s.parse::<http::Uri>().is_err() {
+                    err(
+                        at(u.span().start),
+                        format!("upstream `{}` is not an http:// URL", u.get_ref()),
+                        "give the upstream's base URL, e.g. \"http://127.0.0.1:3000\"",
+                    );
+                }
+                s
+            }
+        };
+
+        let (catalog, catalog_path) = match &raw.catalog {
+            None => (Catalog::builtin().clone(), None),
+            Some(p) => {
+                let path = base.join(p.get_ref());
+                match Catalog::from_file(&path) {
+                    Ok(c) => (c, Some(path)),
+                    Err(d) => {
+                        err(
+                            at(p.span().start),
+                            format!(
+                                "catalog `{}` is not usable:\n{}",
+                                path.display(),
+                                d.render(&path.display().to_string())
+                            ),
+                            "fix the catalog (`errata catalog check FILE`) or point at another",
+                        );
+                        (Catalog::builtin().clone(), None)
+                    }
+                }
+            }
+        };
+
+        let store_url = match &raw.store {
+            None => DEFAULT_STORE.to_owned(),
+            Some(s) => {
+                let v = s.get_ref();
+                if !(v.starts_with("sqlite:")
+                    || v.starts_with("postgres://")
+                    || v.starts_with("postgresql://"))
+                {
+                    err(
+                        at(s.span().start),
+                        format!("store `{v}` is not a sqlite: or postgres:// URL"),
+                        "use e.g. \"sqlite://errata-keys.db\"",
+                    );
+                }
+                match v.strip_prefix("sqlite://") {
+                    Some(file) if !file.starts_with('/') && !file.starts_with(':') => {
+                        format!("sqlite://{}", base.join(file).display())
+                    }
+                    _ => v.clone(),
+                }
+            }
+        };
+        let counters_url = match &raw.counters {
+            None => "memory://".to_owned(),
+            Some(s) => {
+                let v = s.get_ref();
+                if !(v.starts_with("memory:")
+                    || v.starts_with("redis://")
+                    || v.starts_with("rediss://"))
+                {
+                    err(
+                        at(s.span().start),
+                        format!("counters `{v}` is not memory:// or a redis:// URL"),
+                        "use \"memory://\" for one instance, \"redis://HOST:6379\" for several",
+                    );
+                }
+                v.clone()
+            }
+        };
+
+        let key_prefix = match &raw.key_prefix {
+            None => "errata".to_owned(),
+            Some(p) => {
+                let v = p.get_ref();
+                if v.is_empty()
+                    || v.len() > 16
+                    || !v
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                {
+                    err(
+                        at(p.span().start),
+                        format!("key_prefix `{v}` must be 1 to 16 lower-case letters or digits"),
+                        "keys look like <prefix>_live_<secret>, e.g. key_prefix = \"klyr\"",
+                    );
+                }
+                v.clone()
+            }
+        };
+        let key_headers = match &raw.key_headers {
+            None => vec!["authorization".to_owned(), "x-api-key".to_owned()],
+            Some(hs) => {
+                if hs.is_empty() {
+                    err(
+                        (0, 0),
+                        "key_headers is empty".into(),
+                        "accept \"authorization\", \"x-api-key\" or both",
+                    );
+                }
+                hs.iter()
+                    .map(|h| {
+                        let v = h.get_ref().to_ascii_lowercase();
+                        if v != "authorization" && v != "x-api-key" {
+                            err(
+                                at(h.span().start),
+                                format!("`{}` is not a key header errata reads", h.get_ref()),
+                                "use \"authorization\" (Bearer) or \"x-api-key\"",
+                            );
+                        }
+                        v
+                    })
+                    .collect()
+            }
+        };
+        let trusted_proxies = raw
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| {
+                let v = p.get_ref();
+                v.parse::<IpNet>()
+                    .or_else(|_| v.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        err(
+                            at(p.span().start),
+                            format!("trusted proxy `{v}` is not an IP address or CIDR"),
+                            "write e.g. \"10.0.0.0/8\" or \"127.0.0.1\"",
+                        )
+                    })
+                    .ok()
+            })
+            .collect();
+        let errors_path = match &raw.errors_path {
+            None => "/errors".to_owned(),
+            Some(p) => {
+                if !p.get_ref().starts_with('/') {
+                    err(
+                        at(p.span().start),
+                        format!("errors_path `{}` must start with /", p.get_ref()),
+                        "e.g. \"/errors\"",
+                    );
+                }
+                p.get_ref().clone()
+            }
+        };
+        let admin_token = match (&raw.admin.token, &raw.admin.token_env) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(var)) => match std::env::var(var.get_ref()) {
+                Ok(t) if !t.is_empty() => Some(t),
+                _ => {
+                    err(
+                        at(var.span().start),
+                        format!("environment variable `{}` is not set", var.get_ref()),
+                        "export it, or set admin.token",
+                    );
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+        if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            err(
+                (0, 0),
+                "the admin token is shorter than 16 characters".into(),
+                "use a long random token",
+            );
+        }
+
+        let ms = |v: Option<u64>, d: u64| Duration::from_millis(v.unwrap_or(d));
+        let t = &raw.timeouts;
+
+        let mut plans: BTreeMap<String, Plan> = raw
+            .plans
+            .iter()
+            .map(|(name, p)| {
+                let p = p.get_ref();
+                (
+                    name.clone(),
+                    Plan {
+                        limits: limits_of!(p),
+                        features: p.features.clone(),
+                    },
+                )
+            })
+            .collect();
+        let default_plan = match &raw.limits.default_plan {
+            Some(p) => {
+                if !plans.contains_key(p.get_ref()) {
+                    err(
+                        at(p.span().start),
+                        format!("default_plan `{}` is not defined", p.get_ref()),
+                        "define it under [plans.NAME] or name an existing plan",
+                    );
+                }
+                p.get_ref().clone()
+            }
+            None => {
+                plans.entry("default".to_owned()).or_default();
+                "default".to_owned()
+            }
+        };
+        let default_limits = limits_of!(raw.limits);
+        for (name, p) in &raw.plans {
+            let l = limits_of!(p.get_ref());
+            if l.per_seconds == 0 || l.rate == Some(0) {
+                err(
+                    at(p.span().start),
+                    format!("plan `{name}` has a zero rate or window"),
+                    "rate and per_seconds must be at least 1",
+                );
+            }
+        }
+        if default_limits.per_seconds == 0 || default_limits.rate == Some(0) {
+            err(
+                (0, 0),
+                "[limits] has a zero rate or window".into(),
+                "rate and per_seconds must be at least 1",
+            );
+        }
+
+        let mut routes = Vec::new();
+        for r in &raw.routes {
+            let rr = r.get_ref();
+            let path = rr.path.get_ref();
+            if !path.starts_with('/') {
+                err(
+                    at(rr.path.span().start),
+                    format!("route path `{path}` must start with /"),
+                    "e.g. path = \"/v1/reports\"",
+                );
+            }
+            let mut methods = Vec::new();
+            for m in &rr.methods {
+                let v = m.get_ref().to_ascii_uppercase();
+                if !matches!(
+                    v.as_str(),
+                    "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS"
+                ) {
+                    err(
+                        at(m.span().start),
+                        format!("`{}` is not an HTTP method", m.get_ref()),
+                        "use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS",
+                    );
+                }
+                methods.push(v);
+            }
+            for p in &rr.plans {
+                if !plans.contains_key(p.get_ref()) {
+                    err(
+                        at(p.span().start),
+                        format!(
+                            "route `{path}` names plan `{}`, which is not defined",
+                            p.get_ref()
+                        ),
+                        "define it under [plans.NAME]",
+                    );
+                }
+            }
+            if let Some(f) = &rr.feature
+                && !plans.values().any(|p| p.features.contains(f.get_ref()))
+            {
+                err(
+                    at(f.span().start),
+                    format!("no plan includes feature `{}`", f.get_ref()),
+                    "add it to a plan's `features`, or the route can never be used",
+                );
+            }
+            if let Some(l) = &rr.limits
+                && (l.per_seconds == 0 || l.rate == Some(0))
+            {
+                err(
+                    at(r.span().start),
+                    format!("route `{path}` has a zero rate or window"),
+                    "rate and per_seconds must be at least 1",
+                );
+            }
+            routes.push(Route {
+                path: path.trim_end_matches('/').to_owned(),
+                methods,
+                auth: rr.auth,
+                scopes: rr.scopes.clone(),
+                plans: rr.plans.iter().map(|p| p.get_ref().clone()).collect(),
+                feature: rr.feature.as_ref().map(|f| f.get_ref().clone()),
+                environment: rr.environment,
+                limits: rr.limits.clone(),
+                max_body_bytes: rr.max_body_bytes,
+                content_types: rr.content_types.clone(),
+            });
+        }
+        if routes.is_empty() {
+            routes.push(Route {
+                path: String::new(),
+                methods: Vec::new(),
+                auth: true,
+                scopes: Vec::new(),
+                plans: Vec::new(),
+                feature: None,
+                environment: EnvironmentRule::Any,
+                limits: None,
+                max_body_bytes: None,
+                content_types: None,
+            });
+        }
+        // Longest prefix first.
+        routes.sort_by_key(|r| std::cmp::Reverse(r.path.len()));
+
+        if !diags.is_empty() {
+            let mut d = Diagnostics(diags);
+            d.0.sort_by_key(|d| (d.line == 0, d.line, d.column));
+            return Err(d);
+        }
+        Ok(Config {
+            listen,
+            upstream,
+            catalog,
+            catalog_path,
+            store_url,
+            counters_url,
+            key_prefix,
+            key_headers,
+            trusted_proxies,
+            trusted_request_id_header: raw
+                .trusted_request_id_header
+                .map(|h| h.to_ascii_lowercase()),
+            errors_path,
+            admin_listen,
+            admin_token,
+            connect_timeout: ms(t.connect_ms, 2_000),
+            response_timeout: ms(t.response_ms, 30_000),
+            store_timeout: ms(t.store_ms, 500),
+            counters_timeout: ms(t.counters_ms, 100),
+            shutdown_grace: ms(t.shutdown_ms, 10_000),
+            key_cache_ttl: ms(t.key_cache_ms, 1_000),
+            counters_failure: raw.failure.counters.unwrap_or_default(),
+            limit_scope: raw.limits.scope.unwrap_or_default(),
+            default_plan,
+            plans,
+            default_limits,
+            max_body_bytes: raw.limits.max_body_bytes.unwrap_or(1 << 20),
+            content_types: raw.limits.content_types.unwrap_or_default(),
+            routes,
+        })
+    }
+
+    /// The route for a path: the longest matching prefix (on segment boundaries).
+    pub fn route(&self, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| {
+            r.path.is_empty()
+                || path == r.path
+                || (path.starts_with(&r.path) && path.as_bytes().get(r.path.len()) == Some(&b'/'))
+        })
+    }
+
+    /// The limits for a key on a route: defaults, then the plan, then the route, then the
+    /// key's own overrides.
+    pub fn limits_for(&self, plan: &str, route: &Route, key_overrides: Option<&Limits>) -> Limits {
+        let mut l = self.default_limits.clone();
+        if let Some(p) = self.plans.get(plan) {
+            l = l.overlay(&p.limits);
+        }
+        if let Some(r) = &route.limits {
+            l = l.overlay(r);
+        }
+        if let Some(k) = key_overrides {
+            l = l.overlay(k);
+        }
+        l
+    }
+}

@@ -1,0 +1,24 @@
+//! errata-gateway: the error contract in front of any upstream.
+//!
+//! A reverse proxy that authenticates API keys, enforces scopes, IP allowlists, plans, rate
+//! limits, monthly quotas and concurrency, guards body size and type, and turns every failure —
+//! its own or the upstream's — into the catalog's envelope with one request id.
+
+// Refusals carry an `ApiError` (about 200 bytes); they are built only on the refusal path, and
+// boxing them would cost an allocation there for nothing.
+#![allow(clippy::result_large_err)]
+
+pub mod admin;
+pub mod admin_openapi;
+pub mod auth;
+pub mod client_ip;
+pub mod config;
+pub mod gateway;
+pub mod keys;
+pub mod limits;
+pub mod manage;
+pub mod metrics;
+pub mod proxy;
+pub mod respond;
+pub mod serve;
+pub mod store;

@@ -1,0 +1,55 @@
+//! Turning a rendered catalog error into an HTTP response: the one way the gateway answers
+//! with an error of its own.
+
+use axum::body::Body;
+use axum::response::Response;
+use errata_core::{ApiError, Catalog, Format};
+use http::{HeaderName, HeaderValue, StatusCode};
+
+/// Renders `err` with the catalog and builds the response. Headers that are not valid HTTP are
+/// dropped rather than failing the response.
+pub fn error_response(catalog: &Catalog, err: &ApiError, format: Format) -> Response {
+    let rendered = catalog.render(err, format);
+    let mut res = Response::new(Body::from(rendered.body_bytes()));
+    *res.status_mut() =
+        StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = res.headers_mut();
+    for (name, value) in &rendered.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    res.extensions_mut().insert(RenderedCode(rendered.code));
+    res
+}
+
+/// The catalog code a response carries, for logs and metrics.
+#[derive(Clone, Debug)]
+pub struct RenderedCode(pub String);
+
+/// Puts any error response that did not come from the catalog (a router's bare 405, an
+/// extractor's plain-text rejection) into the catalog, keeping its status and `Allow`.
+pub fn normalize(catalog: &Catalog, res: Response) -> Response {
+    if res.status().as_u16() < 400 || res.extensions().get::<RenderedCode>().is_some() {
+        return res;
+    }
+    let status = res.status().as_u16();
+    let allow = res.headers().get(http::header::ALLOW).cloned();
+    let err = ApiError::status(status).request_id(catalog.request_id().generate());
+    let mut out = error_response(catalog, &err, Format::Envelope);
+    if let Some(a) = allow {
+        out.headers_mut().insert(http::header::ALLOW, a);
+    }
+    out
+}
+
+/// [`normalize`] as an axum response mapper for the admin router.
+pub async fn normalize_admin(
+    axum::extract::State(admin): axum::extract::State<std::sync::Arc<crate::admin::Admin>>,
+    res: Response,
+) -> Response {
+    normalize(&admin.catalog, res)
+}

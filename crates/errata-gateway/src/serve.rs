@@ -1,0 +1,212 @@
+//! Running the gateway: listeners, background tasks (revocation poll, last-used flush) and
+//! graceful shutdown (stop accepting, drain in-flight requests within a bound).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::admin::{self, Admin};
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::limits::{self, Clock, Counters, SystemClock};
+use crate::store::{self, KeyStore};
+
+/// How often the store's change marker is polled; a key revoked by another process (the CLI,
+/// another instance) stops working within this bound plus one store round trip.
+pub const REVOCATION_POLL: Duration = Duration::from_millis(100);
+
+/// How often last-used times are written back.
+pub const LAST_USED_FLUSH: Duration = Duration::from_secs(5);
+
+/// A running gateway.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub admin_token: String,
+    pub gateway: Arc<Gateway>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, waits for in-flight requests up to the configured grace, then returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let grace = self.gateway.config.shutdown_grace;
+        for t in self.tasks {
+            if tokio::time::timeout(grace, t).await.is_err() {
+                tracing::warn!("shutdown grace elapsed with requests still in flight");
+            }
+        }
+    }
+}
+
+/// Opens the store and counters a config names.
+pub async fn open_backends(cfg: &Config) -> Result<(Arc<dyn KeyStore>, Arc<dyn Counters>), String> {
+    let store = store::open(&cfg.store_url)
+        .await
+        .map_err(|e| format!("cannot open the key store {}: {e}", cfg.store_url))?;
+    let counters = limits::open(&cfg.counters_url).map_err(|e| e.to_string())?;
+    Ok((store, counters))
+}
+
+/// Starts the gateway on bound listeners with the given backends and clock.
+pub async fn start(
+    cfg: Config,
+    store: Arc<dyn KeyStore>,
+    counters: Arc<dyn Counters>,
+    clock: Arc<dyn Clock>,
+    listener: TcpListener,
+    admin_listener: TcpListener,
+) -> Result<Running, String> {
+    crate::metrics::install();
+    let admin_token = cfg.admin_token.clone().unwrap_or_else(|| {
+        crate::keys::generate("admin", crate::keys::Environment::Live).plaintext
+    });
+    let gateway = Gateway::new(cfg, Arc::clone(&store), counters, clock)?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
+    let (tx, rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+
+    let app = gateway
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let mut stop = rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let res = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = res {
+            tracing::error!(error = %e, "public listener failed");
+        }
+    }));
+
+    let admin_state = Arc::new(Admin {
+        config: Arc::clone(&gateway.config),
+        catalog: Arc::clone(&gateway.catalog),
+        store: Arc::clone(&store),
+        cache: Arc::clone(&gateway.cache),
+        token: admin_token.clone(),
+    });
+    let admin_app = admin::router(admin_state);
+    let mut stop = rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let res = axum::serve(admin_listener, admin_app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = res {
+            tracing::error!(error = %e, "admin listener failed");
+        }
+    }));
+
+    // Revocation: poll the store's change marker; any change forgets every cached verification.
+    let gw = Arc::clone(&gateway);
+    let mut stop = rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut last = None;
+        let mut tick = tokio::time::interval(REVOCATION_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+            match tokio::time::timeout(gw.config.store_timeout, gw.store.change_marker()).await {
+                Ok(Ok(m)) => {
+                    if last.is_some_and(|l| l != m) {
+                        gw.cache.clear();
+                    }
+                    last = Some(m);
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "revocation poll failed"),
+                Err(_) => tracing::warn!("revocation poll timed out"),
+            }
+        }
+    }));
+
+    // Last-used times, written in batches.
+    let gw = Arc::clone(&gateway);
+    let mut stop = rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(LAST_USED_FLUSH);
+        loop {
+            let stopping = tokio::select! {
+                _ = tick.tick() => false,
+                _ = stop.wait_for(|s| *s) => true,
+            };
+            let used = gw.take_last_used();
+            if !used.is_empty()
+                && let Err(e) = gw.store.touch(&used).await
+            {
+                tracing::warn!(error = %e, "could not record last use of keys");
+            }
+            if stopping {
+                break;
+            }
+        }
+    }));
+
+    Ok(Running {
+        addr,
+        admin_addr,
+        admin_token,
+        gateway,
+        shutdown: tx,
+        tasks,
+    })
+}
+
+/// Runs until SIGTERM or SIGINT, then shuts down gracefully.
+pub async fn run(cfg: Config) -> Result<(), String> {
+    let (store, counters) = open_backends(&cfg).await?;
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let admin_listener = TcpListener::bind(cfg.admin_listen)
+        .await
+        .map_err(|e| format!("cannot listen on {} (admin): {e}", cfg.admin_listen))?;
+    let running = start(
+        cfg,
+        store,
+        counters,
+        Arc::new(SystemClock),
+        listener,
+        admin_listener,
+    )
+    .await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining in-flight requests");
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

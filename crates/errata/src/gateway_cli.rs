@@ -1,0 +1,271 @@
+//! `errata serve` and `errata keys`: the gateway and its keys.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use errata_gateway::config::{Config, Limits};
+use errata_gateway::keys::Environment;
+use errata_gateway::manage;
+use errata_gateway::store::{self, KeyRecord, NewKey};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The gateway config (TOML); embedded defaults when left out.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Start the bundled example service as the upstream, create a test key and print curl
+    /// commands that show a success and each kind of error.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Create a key; its secret is printed once.
+    Create(CreateArgs),
+    /// List keys (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        at: StoreArgs,
+    },
+    /// Show one key.
+    Show {
+        id: String,
+        #[command(flatten)]
+        at: StoreArgs,
+    },
+    /// Revoke a key: refused by every gateway on the store within the revocation bound.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        at: StoreArgs,
+    },
+    /// Replace a key with a new secret; the old one is revoked.
+    Rotate {
+        id: String,
+        #[command(flatten)]
+        at: StoreArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct StoreArgs {
+    /// The gateway config whose store (and key prefix, plans) to use; embedded defaults when
+    /// left out.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// A store URL, overriding the config's (`sqlite://errata-keys.db`).
+    #[arg(long)]
+    pub store: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long)]
+    pub name: String,
+    /// `live` or `test`.
+    #[arg(long, default_value = "live")]
+    pub environment: String,
+    /// A scope; repeatable.
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// An allowed client network in CIDR form; repeatable.
+    #[arg(long = "allow-ip")]
+    pub allow_ips: Vec<String>,
+    /// Expiry, in days from now.
+    #[arg(long = "expires-in-days")]
+    pub expires_in_days: Option<u32>,
+    /// Per-key rate limit: requests per `--per-seconds`.
+    #[arg(long)]
+    pub rate: Option<u32>,
+    #[arg(long = "per-seconds", default_value_t = 60)]
+    pub per_seconds: u32,
+    #[arg(long = "monthly-quota")]
+    pub monthly_quota: Option<u64>,
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+    #[command(flatten)]
+    pub at: StoreArgs,
+}
+
+pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
+    match path {
+        Some(p) => Config::from_file(p),
+        None => Ok(Config::embedded()),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+/// JSON logs to standard error, `RUST_LOG` to filter (default `info`).
+pub fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_current_span(false)
+        .try_init();
+}
+
+pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    let cfg = load_config(args.config.as_deref())?;
+    init_logs();
+    let rt = runtime()?;
+    if args.demo {
+        rt.block_on(crate::demo::run(cfg))?;
+    } else {
+        rt.block_on(async {
+            eprintln!(
+                "errata gateway on http://{} → {} (admin on http://{}, store {}, counters {})",
+                cfg.listen, cfg.upstream, cfg.admin_listen, cfg.store_url, cfg.counters_url
+            );
+            errata_gateway::serve::run(cfg).await
+        })?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_key(k: &KeyRecord) {
+    let revoked = k
+        .revoked_at
+        .map_or(String::new(), |t| format!("  revoked {}", timestamp(t)));
+    println!(
+        "{}  {}  tenant={}  name={:?}  env={}  plan={}  scopes=[{}]{}",
+        k.id,
+        k.hint,
+        k.tenant,
+        k.name,
+        k.environment.as_str(),
+        k.plan,
+        k.scopes.join(" "),
+        revoked
+    );
+}
+
+fn timestamp(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| secs.to_string())
+}
+
+pub fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let at = match &cmd {
+            KeysCommand::Create(c) => &c.at,
+            KeysCommand::List { at, .. }
+            | KeysCommand::Show { at, .. }
+            | KeysCommand::Revoke { at, .. }
+            | KeysCommand::Rotate { at, .. } => at,
+        };
+        let mut cfg = load_config(at.config.as_deref())?;
+        if let Some(url) = &at.store {
+            cfg.store_url = url.clone();
+        }
+        let store = store::open(&cfg.store_url)
+            .await
+            .map_err(|e| format!("cannot open the key store {}: {e}", cfg.store_url))?;
+        let now = manage::now_secs();
+        match cmd {
+            KeysCommand::Create(c) => {
+                let environment = Environment::parse(&c.environment).ok_or_else(|| {
+                    format!("--environment `{}`: use live or test", c.environment)
+                })?;
+                let ip_allowlist = c
+                    .allow_ips
+                    .iter()
+                    .map(|s| {
+                        s.parse::<ipnet::IpNet>()
+                            .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                            .map_err(|_| format!("--allow-ip `{s}` is not an IP address or CIDR"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let limits =
+                    (c.rate.is_some() || c.monthly_quota.is_some() || c.concurrency.is_some())
+                        .then_some(Limits {
+                            rate: c.rate,
+                            per_seconds: c.per_seconds,
+                            burst: 0,
+                            monthly_quota: c.monthly_quota,
+                            concurrency: c.concurrency,
+                        });
+                let new = NewKey {
+                    tenant: c.tenant,
+                    name: c.name,
+                    environment,
+                    scopes: c.scopes,
+                    plan: c.plan,
+                    ip_allowlist,
+                    limits,
+                    expires_at: c.expires_in_days.map(|d| now + i64::from(d) * 86_400),
+                };
+                let issued = manage::create(&store, &cfg, &new, now)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                print_key(&issued.key);
+                println!(
+                    "\n{}\n\nThis is the only time the key is shown; only its SHA-256 is stored.",
+                    issued.secret
+                );
+            }
+            KeysCommand::List { tenant, .. } => {
+                let keys = store
+                    .list(tenant.as_deref())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if keys.is_empty() {
+                    println!("no keys");
+                }
+                keys.iter().for_each(print_key);
+            }
+            KeysCommand::Show { id, .. } => {
+                let k = store
+                    .get(&id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or(format!("no key `{id}`"))?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&k).map_err(|e| e.to_string())?
+                );
+            }
+            KeysCommand::Revoke { id, .. } => {
+                let k = store
+                    .revoke(&id, now)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or(format!("no key `{id}`"))?;
+                print_key(&k);
+            }
+            KeysCommand::Rotate { id, .. } => {
+                let issued = manage::rotate(&store, &cfg, &id, now)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                print_key(&issued.key);
+                println!(
+                    "\n{}\n\nThis is the only time the key is shown; `{id}` is revoked.",
+                    issued.secret
+                );
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
