@@ -150,7 +150,10 @@ fn an_error_known_only_by_its_status_keeps_it() {
     let out = c.render(&ApiError::status(418).request_id("req_t"), Format::Envelope);
     assert_eq!(out.status, 418);
     assert_eq!(out.body["error"]["code"], "invalid_request");
-    assert_eq!(out.body["error"]["message"], "The request could not be parsed.");
+    assert_eq!(
+        out.body["error"]["message"],
+        "The request could not be parsed."
+    );
     // A 404 whose message needs arguments nobody has: the description reads whole.
     let out = c.render(&ApiError::status(404), Format::Envelope);
     assert_eq!(out.body["error"]["code"], "resource_not_found");
@@ -162,6 +165,9 @@ fn an_error_known_only_by_its_status_keeps_it() {
     let out = c.render(&ApiError::status(429).retry_after(7), Format::Problem);
     assert_eq!(out.status, 429);
     assert_eq!(out.body["status"], 429);
-    assert_eq!(out.body["detail"], "Rate limit exceeded. Please retry after 7 seconds.");
+    assert_eq!(
+        out.body["detail"],
+        "Rate limit exceeded. Please retry after 7 seconds."
+    );
     assert_eq!(out.header("retry-after"), Some("7"));
 }
