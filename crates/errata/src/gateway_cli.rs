@@ -91,6 +91,9 @@ pub struct CreateArgs {
     pub monthly_quota: Option<u64>,
     #[arg(long)]
     pub concurrency: Option<u32>,
+    /// Print the new key and its secret as JSON (for scripts).
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub at: StoreArgs,
 }
