@@ -1,0 +1,93 @@
+//! The gateway config is validated up front, every problem with its line and the fix.
+
+use std::path::Path;
+
+use errata_gateway::config::Config;
+
+#[test]
+fn every_problem_is_reported_with_its_line() {
+    let src = r#"listen = "localhost"
+upstream = "ftp://example.com"
+store = "mysql://db"
+key_prefix = "Klyr_"
+trusted_proxies = ["10.0.0.0/33"]
+key_headers = ["cookie"]
+
+[limits]
+default_plan = "gold"
+
+[plans.free]
+rate = 0
+
+[[routes]]
+path = "v1"
+methods = ["FETCH"]
+plans = ["platinum"]
+feature = "teleport"
+"#;
+    let out = Config::from_toml(src, Path::new("."))
+        .unwrap_err()
+        .render("errata.toml");
+    for expected in [
+        "errata.toml:1:10: error: `localhost` is not a socket address",
+        "errata.toml:2:12: error: upstream `ftp://example.com` is not an http:// URL",
+        "errata.toml:3:9: error: store `mysql://db` is not a sqlite: or postgres:// URL",
+        "errata.toml:4:14: error: key_prefix `Klyr_` must be 1 to 16 lower-case letters or digits",
+        "errata.toml:5:20: error: trusted proxy `10.0.0.0/33` is not an IP address or CIDR",
+        "errata.toml:6:16: error: `cookie` is not a key header errata reads",
+        "errata.toml:9:16: error: default_plan `gold` is not defined",
+        "errata.toml:11:1: error: plan `free` has a zero rate or window",
+        "errata.toml:15:8: error: route path `v1` must start with /",
+        "errata.toml:16:12: error: `FETCH` is not an HTTP method",
+        "errata.toml:17:10: error: route `v1` names plan `platinum`, which is not defined",
+        "errata.toml:18:11: error: no plan includes feature `teleport`",
+    ] {
+        assert!(out.contains(expected), "missing:\n{expected}\nin:\n{out}");
+    }
+    assert!(out.contains("help: write an IP and a port"));
+}
+
+#[test]
+fn unknown_keys_and_bad_toml_name_the_line() {
+    let out = Config::from_toml(
+        "listen = \"127.0.0.1:1\"\nupstreams = \"x\"\n",
+        Path::new("."),
+    )
+    .unwrap_err()
+    .render("g.toml");
+    assert!(
+        out.starts_with("g.toml:2:1: error: unknown field `upstreams`"),
+        "{out}"
+    );
+    let out = Config::from_toml("listen = \n", Path::new("."))
+        .unwrap_err()
+        .render("g.toml");
+    assert!(out.starts_with("g.toml:1:"), "{out}");
+}
+
+#[test]
+fn a_broken_catalog_is_reported_through_the_config() {
+    let dir = std::env::temp_dir().join(format!("errata-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("bad.toml"), "name = \"x\"\n").unwrap();
+    std::fs::write(dir.join("errata.toml"), "catalog = \"bad.toml\"\n").unwrap();
+    let err = Config::from_file(&dir.join("errata.toml")).unwrap_err();
+    assert!(err.contains("errata.toml:1:11: error: catalog"), "{err}");
+    assert!(
+        err.contains("bad.toml:1:1: error: missing field `envelope`"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_embedded_defaults_need_no_file() {
+    let c = Config::embedded();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.admin_listen.to_string(), "127.0.0.1:8081");
+    assert_eq!(c.store_url, "sqlite://errata-keys.db");
+    assert_eq!(c.counters_url, "memory://");
+    assert_eq!(c.catalog.name(), "errata");
+    assert_eq!(c.routes.len(), 1);
+    assert!(c.routes[0].auth);
+}
