@@ -165,8 +165,9 @@ pub async fn start(
     })
 }
 
-/// Runs until SIGTERM or SIGINT, then shuts down gracefully.
-pub async fn run(cfg: Config) -> Result<(), String> {
+/// Runs until SIGTERM or SIGINT, then shuts down gracefully. `ready` is called once both
+/// listeners are bound.
+pub async fn run(cfg: Config, ready: impl FnOnce(&Running)) -> Result<(), String> {
     let (store, counters) = open_backends(&cfg).await?;
     let listener = TcpListener::bind(cfg.listen)
         .await
@@ -183,6 +184,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         admin_listener,
     )
     .await?;
+    ready(&running);
     shutdown_signal().await;
     tracing::info!("shutting down: draining in-flight requests");
     running.shutdown().await;

@@ -131,12 +131,33 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     if args.demo {
         rt.block_on(crate::demo::run(cfg))?;
     } else {
+        let generated_token = cfg.admin_token.is_none();
         rt.block_on(async {
-            eprintln!(
-                "errata gateway on http://{} → {} (admin on http://{}, store {}, counters {})",
-                cfg.listen, cfg.upstream, cfg.admin_listen, cfg.store_url, cfg.counters_url
+            let (upstream, store, counters) = (
+                cfg.upstream.clone(),
+                cfg.store_url.clone(),
+                cfg.counters_url.clone(),
             );
-            errata_gateway::serve::run(cfg).await
+            errata_gateway::serve::run(cfg, |r| {
+                println!(
+                    "errata gateway listening on http://{} -> {upstream}",
+                    r.addr
+                );
+                println!("  store {store}, counters {counters}");
+                println!(
+                    "  error reference: http://{}{}",
+                    r.addr, r.gateway.config.errors_path
+                );
+                if generated_token {
+                    println!(
+                        "  admin API: http://{} (token for this run: {})",
+                        r.admin_addr, r.admin_token
+                    );
+                } else {
+                    println!("  admin API: http://{}", r.admin_addr);
+                }
+            })
+            .await
         })?;
     }
     Ok(ExitCode::SUCCESS)
@@ -223,6 +244,11 @@ pub fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
                 let issued = manage::create(&store, &cfg, &new, now)
                     .await
                     .map_err(|e| e.to_string())?;
+                if c.json {
+                    let json = serde_json::to_string_pretty(&issued).map_err(|e| e.to_string())?;
+                    println!("{json}");
+                    return Ok(ExitCode::SUCCESS);
+                }
                 print_key(&issued.key);
                 println!(
                     "\n{}\n\nThis is the only time the key is shown; only its SHA-256 is stored.",
