@@ -1,0 +1,141 @@
+//! The handlers: validated bodies in, tenant-scoped storage, catalog errors out.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use errata_axum::{Error, Json, Path, Tenant, ValidJson};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+use crate::db::{self, Agent, Event};
+
+/// `POST /v1/agents`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct NewAgent {
+    #[schemars(length(min = 1, max = 128))]
+    agent_id: String,
+    #[schemars(length(min = 1, max = 200))]
+    name: String,
+}
+
+/// `POST /v1/events`: the fields in the order Zod would check them.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct NewEvent {
+    #[schemars(extend("format" = "uuid"))]
+    event_id: String,
+    #[schemars(length(min = 1, max = 128))]
+    agent_id: String,
+    #[schemars(length(min = 1))]
+    category: String,
+    #[schemars(extend("format" = "date-time"))]
+    timestamp: Option<String>,
+    #[serde(default)]
+    payload: Map<String, Value>,
+}
+
+/// The categories the service can normalize, with the payload fields each one needs.
+const CATEGORIES: &[(&str, &[&str])] = &[
+    ("tool_call", &["tool"]),
+    ("llm_call", &["model"]),
+    ("error", &["message"]),
+    ("log", &["message"]),
+];
+
+pub(crate) async fn create_agent(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ValidJson(new): ValidJson<NewAgent>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let agent = Agent {
+        agent_id: new.agent_id,
+        name: new.name,
+    };
+    let created = db::insert_agent(&state.db, tenant.id(), &agent)
+        .await
+        .map_err(Error::internal)?;
+    if !created {
+        return Err(state.codes.duplicate_agent(&agent.agent_id));
+    }
+    Ok((StatusCode::CREATED, Json(agent_json(&agent))))
+}
+
+pub(crate) async fn get_agent(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(agent_id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    let agent = tenant
+        .load("Agent", &agent_id, |tenant, id| {
+            db::find_agent(&state.db, tenant, id)
+        })
+        .await?;
+    Ok(Json(agent_json(&agent)))
+}
+
+pub(crate) async fn ingest_event(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ValidJson(new): ValidJson<NewEvent>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    normalize(&new).map_err(|reason| state.codes.normalization_failed(reason))?;
+    let agent = tenant
+        .load("Agent", &new.agent_id, |tenant, id| {
+            db::find_agent(&state.db, tenant, id)
+        })
+        .await?;
+    let event = Event {
+        event_id: new.event_id.to_ascii_lowercase(),
+        agent_id: agent.agent_id,
+        category: new.category,
+        payload: Value::Object(new.payload),
+        occurred_at: new.timestamp,
+    };
+    db::insert_event(&state.db, tenant.id(), &event)
+        .await
+        .map_err(Error::internal)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"accepted": true, "eventId": event.event_id})),
+    ))
+}
+
+pub(crate) async fn get_event(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(event_id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    let event_id = event_id.to_ascii_lowercase();
+    let event = tenant
+        .load("Event", &event_id, |tenant, id| {
+            db::find_event(&state.db, tenant, id)
+        })
+        .await?;
+    Ok(Json(json!({
+        "eventId": event.event_id,
+        "agentId": event.agent_id,
+        "category": event.category,
+        "timestamp": event.occurred_at,
+        "payload": event.payload,
+    })))
+}
+
+/// Why an event cannot be normalized, if it cannot.
+fn normalize(event: &NewEvent) -> Result<(), String> {
+    let Some((_, needs)) = CATEGORIES.iter().find(|(c, _)| *c == event.category) else {
+        return Err(format!("unknown category '{}'", event.category));
+    };
+    match needs.iter().find(|f| !event.payload.contains_key(**f)) {
+        Some(missing) => Err(format!(
+            "category '{}' requires the payload field '{missing}'",
+            event.category
+        )),
+        None => Ok(()),
+    }
+}
+
+fn agent_json(agent: &Agent) -> Value {
+    json!({"agentId": agent.agent_id, "name": agent.name})
+}
