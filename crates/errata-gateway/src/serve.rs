@@ -50,7 +50,9 @@ pub async fn open_backends(cfg: &Config) -> Result<(Arc<dyn KeyStore>, Arc<dyn C
     let store = store::open(&cfg.store_url)
         .await
         .map_err(|e| format!("cannot open the key store {}: {e}", cfg.store_url))?;
-    let counters = limits::open(&cfg.counters_url).map_err(|e| e.to_string())?;
+    let counters = limits::open(&cfg.counters_url)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok((store, counters))
 }
 
@@ -132,6 +134,24 @@ pub async fn start(
             }
         }
     }));
+
+    // Where the store pushes changes (PostgreSQL NOTIFY), forget at once rather than at the
+    // next poll.
+    if let Some(mut changes) = store.watch_changes() {
+        let gw = Arc::clone(&gateway);
+        let mut stop = rx.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    msg = changes.recv() => match msg {
+                        Some(()) => gw.cache.clear(),
+                        None => break,
+                    },
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+        }));
+    }
 
     // Last-used times, written in batches.
     let gw = Arc::clone(&gateway);

@@ -6,6 +6,7 @@
 
 mod clock;
 mod memory;
+mod redis;
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use errata_core::Condition;
 
 pub use clock::{Clock, ManualClock, SystemClock, month_bounds};
 pub use memory::MemoryCounters;
+pub use redis::{RedisCounters, RedisOptions};
 
 use crate::config::Limits;
 
@@ -102,10 +104,13 @@ pub trait Counters: Send + Sync + 'static {
     ) -> Result<Outcome, CountersError>;
 }
 
-/// Opens the counters a URL names.
-pub fn open(url: &str) -> Result<Arc<dyn Counters>, CountersError> {
+/// Opens the counters a URL names: `memory:` for this process, `redis://` (or `rediss://`) for
+/// a Redis shared by several instances, connecting to it now.
+pub async fn open(url: &str) -> Result<Arc<dyn Counters>, CountersError> {
     if url.starts_with("memory:") {
         Ok(Arc::new(MemoryCounters::default()))
+    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+        Ok(Arc::new(RedisCounters::connect(url).await?))
     } else {
         Err(CountersError(format!("unsupported counters URL `{url}`")))
     }

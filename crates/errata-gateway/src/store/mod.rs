@@ -1,7 +1,10 @@
 //! The key store: where API keys live, behind one interface.
 //!
-//! The embedded default is SQLite (a file, WAL mode, migrations applied at start).
+//! The embedded default is SQLite (a file, WAL mode, migrations applied at start); PostgreSQL
+//! serves several gateway instances. Both pass one shared test suite.
 
+mod postgres;
+mod row;
 mod sqlite;
 
 use std::sync::Arc;
@@ -13,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Limits;
 use crate::keys::Environment;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// One stored key. Never holds the plaintext.
@@ -102,12 +106,22 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn touch(&self, used: &[(String, i64)]) -> Result<(), StoreError>;
     /// A value that changes whenever any process changed the keys (for cache invalidation).
     async fn change_marker(&self) -> Result<i64, StoreError>;
+
+    /// Pushes a message on every change of a key made anywhere, where the store can (PostgreSQL
+    /// `LISTEN/NOTIFY`); `None` where only polling [`KeyStore::change_marker`] tells.
+    fn watch_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<()>> {
+        None
+    }
 }
 
-/// Opens the store a URL names (`sqlite://FILE`, `sqlite::memory:`).
+/// Opens the store a URL names (`sqlite://FILE`, `sqlite::memory:`, `postgres://...`).
 pub async fn open(url: &str) -> Result<Arc<dyn KeyStore>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            PgStore::open(url, std::time::Duration::from_secs(5)).await?,
+        ))
     } else {
         Err(StoreError(format!("unsupported store URL `{url}`")))
     }

@@ -4,14 +4,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::row::{KeyRow, to_json};
 use super::{KeyRecord, KeyStore, NewKey, StoreError, new_id};
-use crate::keys::Environment;
 
 /// Keys in a SQLite database.
 #[derive(Clone)]
@@ -48,36 +46,15 @@ impl SqliteStore {
             .map_err(|e| StoreError(format!("migrations: {e}")))?;
         Ok(SqliteStore { pool })
     }
-}
 
-fn json_list<T: serde::de::DeserializeOwned>(s: &str) -> Result<Vec<T>, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError(format!("corrupt row: {e}")))
-}
-
-fn record(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
-    let env: String = row.try_get("environment")?;
-    let limits: Option<String> = row.try_get("limits")?;
-    Ok(KeyRecord {
-        id: row.try_get("id")?,
-        key_hash: row.try_get("key_hash")?,
-        hint: row.try_get("hint")?,
-        tenant: row.try_get("tenant")?,
-        name: row.try_get("name")?,
-        environment: Environment::parse(&env)
-            .ok_or_else(|| StoreError(format!("corrupt row: environment `{env}`")))?,
-        scopes: json_list(&row.try_get::<String, _>("scopes")?)?,
-        plan: row.try_get("plan")?,
-        ip_allowlist: json_list(&row.try_get::<String, _>("ip_allowlist")?)?,
-        limits: limits
-            .map(|l| serde_json::from_str(&l))
+    async fn fetch(&self, sql: &str, arg: &str) -> Result<Option<KeyRecord>, StoreError> {
+        sqlx::query_as::<_, KeyRow>(sql)
+            .bind(arg)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(KeyRecord::try_from)
             .transpose()
-            .map_err(|e| StoreError(format!("corrupt row: {e}")))?,
-        expires_at: row.try_get("expires_at")?,
-        created_at: row.try_get("created_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-        replaced_by: row.try_get("replaced_by")?,
-    })
+    }
 }
 
 const INSERT: &str = "INSERT INTO api_keys (id, key_hash, hint, tenant, name, environment, scopes, plan, ip_allowlist, limits, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
@@ -114,36 +91,31 @@ impl KeyStore for SqliteStore {
     }
 
     async fn find_by_hash(&self, hash: &str) -> Result<Option<KeyRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM api_keys WHERE key_hash = ?")
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(record).transpose()
+        self.fetch("SELECT * FROM api_keys WHERE key_hash = ?", hash)
+            .await
     }
 
     async fn get(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM api_keys WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(record).transpose()
+        self.fetch("SELECT * FROM api_keys WHERE id = ?", id).await
     }
 
     async fn list(&self, tenant: Option<&str>) -> Result<Vec<KeyRecord>, StoreError> {
         let rows = match tenant {
             Some(t) => {
-                sqlx::query("SELECT * FROM api_keys WHERE tenant = ? ORDER BY created_at, id")
-                    .bind(t)
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query_as::<_, KeyRow>(
+                    "SELECT * FROM api_keys WHERE tenant = ? ORDER BY created_at, id",
+                )
+                .bind(t)
+                .fetch_all(&self.pool)
+                .await?
             }
             None => {
-                sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id")
+                sqlx::query_as::<_, KeyRow>("SELECT * FROM api_keys ORDER BY created_at, id")
                     .fetch_all(&self.pool)
                     .await?
             }
         };
-        rows.iter().map(record).collect()
+        rows.into_iter().map(KeyRecord::try_from).collect()
     }
 
     async fn revoke(&self, id: &str, now: i64) -> Result<Option<KeyRecord>, StoreError> {
@@ -163,14 +135,14 @@ impl KeyStore for SqliteStore {
         now: i64,
     ) -> Result<Option<KeyRecord>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let Some(old) = sqlx::query("SELECT * FROM api_keys WHERE id = ?")
+        let Some(old) = sqlx::query_as::<_, KeyRow>("SELECT * FROM api_keys WHERE id = ?")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
         else {
             return Ok(None);
         };
-        let old = record(&old)?;
+        let old = KeyRecord::try_from(old)?;
         let new_id = new_id();
         sqlx::query(INSERT)
             .bind(&new_id)
@@ -187,12 +159,14 @@ impl KeyStore for SqliteStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?), replaced_by = ? WHERE id = ?")
-            .bind(now)
-            .bind(&new_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?), replaced_by = ? WHERE id = ?",
+        )
+        .bind(now)
+        .bind(&new_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         self.get(&new_id).await
     }
@@ -220,9 +194,4 @@ impl KeyStore for SqliteStore {
             .await?;
         Ok(v)
     }
-}
-
-/// A list or limits column as JSON (these types always serialize).
-fn to_json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }

@@ -1,0 +1,326 @@
+//! Several gateway processes sharing one PostgreSQL key store and one Redis: limits hold across
+//! instances, a revocation on one is seen by the other within the bound, and losing Redis gives
+//! the configured failure policy without a hang, then recovery.
+
+#[path = "../../errata-gateway/tests/support/services.rs"]
+mod services;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+const TOKEN: &str = "admin-token-0123456789";
+
+struct Instance {
+    child: Child,
+    base: String,
+    admin: String,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("errata-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Requests that reached the upstream's `/hold`.
+static HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// An upstream whose `/hold` answers only when the test adds a permit.
+async fn upstream(gate: Arc<Semaphore>) -> String {
+    let app = axum::Router::new()
+        .route("/ok", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/hold",
+            axum::routing::get(move || {
+                let gate = Arc::clone(&gate);
+                async move {
+                    HELD.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let _p = gate.acquire().await;
+                    "released"
+                }
+            }),
+        );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+fn write_config(dir: &Path, upstream: &str, store: &str, counters: &str, extra: &str) -> PathBuf {
+    let path = dir.join("errata.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\nstore = \"{store}\"\ncounters = \"{counters}\"\nkey_prefix = \"multi\"\n{extra}\n\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn start(cfg: &Path) -> Instance {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_errata"))
+        .args(["serve", "--config"])
+        .arg(cfg)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut base = None;
+    let mut admin = None;
+    for line in lines.by_ref().map_while(Result::ok) {
+        if let Some(rest) = line.strip_prefix("errata gateway listening on ") {
+            base = Some(rest.split(' ').next().unwrap().to_owned());
+        }
+        if let Some(rest) = line.trim().strip_prefix("admin API: ") {
+            admin = Some(rest.split(' ').next().unwrap().to_owned());
+            break;
+        }
+    }
+    // Keep draining stdout so the process never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Instance {
+        child,
+        base: base.expect("listening line"),
+        admin: admin.expect("admin line"),
+    }
+}
+
+async fn create_key(http: &reqwest::Client, admin: &str, body: Value) -> (String, String) {
+    let res = http
+        .post(format!("{admin}/keys"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let v: Value = res.json().await.unwrap();
+    (
+        v["secret"].as_str().unwrap().to_owned(),
+        v["key"]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Fires `n` requests at once, alternating between the instances; returns the statuses.
+async fn burst(
+    http: &reqwest::Client,
+    bases: &[&str],
+    path: &str,
+    key: &str,
+    n: usize,
+) -> Vec<u16> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let req = http
+            .get(format!("{}{path}", bases[i % bases.len()]))
+            .bearer_auth(key);
+        tasks.push(tokio::spawn(async move {
+            req.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+fn count(statuses: &[u16], s: u16) -> usize {
+    statuses.iter().filter(|&&x| x == s).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_and_revocation_hold_across_instances() {
+    let Some(db) = services::postgres().await else {
+        return;
+    };
+    let Some(redis) = services::redis() else {
+        return;
+    };
+    let dir = temp_dir("multi");
+    let gate = Arc::new(Semaphore::new(0));
+    let up = upstream(Arc::clone(&gate)).await;
+    let plans = "[limits]\ndefault_plan = \"free\"\n\n[plans.free]\nrate = 20\nper_seconds = 3600\nburst = 5\n\n[plans.quota]\nmonthly_quota = 12\n\n[plans.parallel]\nconcurrency = 2\n";
+    let cfg = write_config(&dir, &up, &db.url, &redis.url, plans);
+    let (a, b) = (start(&cfg), start(&cfg));
+    let bases = [a.base.as_str(), b.base.as_str()];
+    let http = reqwest::Client::new();
+
+    // Rate: 20 per hour with a burst of 5 admits exactly 25 of 60 concurrent requests.
+    let (key, _) = create_key(&http, &a.admin, json!({"tenant": "acme", "name": "rate"})).await;
+    let statuses = burst(&http, &bases, "/ok", &key, 60).await;
+    assert_eq!(
+        (count(&statuses, 200), count(&statuses, 429)),
+        (25, 35),
+        "{statuses:?}"
+    );
+
+    // Quota: 12 a month, shared.
+    let (key, _) = create_key(
+        &http,
+        &b.admin,
+        json!({"tenant": "acme", "name": "quota", "plan": "quota"}),
+    )
+    .await;
+    let statuses = burst(&http, &bases, "/ok", &key, 30).await;
+    assert_eq!(
+        (count(&statuses, 200), count(&statuses, 429)),
+        (12, 18),
+        "{statuses:?}"
+    );
+
+    // Concurrency: 2 in flight across both instances.
+    let (key, _) = create_key(
+        &http,
+        &a.admin,
+        json!({"tenant": "acme", "name": "parallel", "plan": "parallel"}),
+    )
+    .await;
+    let held: Vec<_> = (0..2)
+        .map(|i| {
+            tokio::spawn(
+                http.get(format!("{}/hold", bases[i]))
+                    .bearer_auth(&key)
+                    .send(),
+            )
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while HELD.load(std::sync::atomic::Ordering::SeqCst) < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        HELD.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "both held requests are in flight"
+    );
+    let s = burst(&http, &bases, "/ok", &key, 2).await;
+    assert_eq!(s, vec![429, 429], "both instances see the two slots held");
+    gate.add_permits(2);
+    for h in held {
+        assert_eq!(h.await.unwrap().unwrap().status(), 200);
+    }
+    assert_eq!(
+        burst(&http, &bases, "/ok", &key, 2).await,
+        vec![200, 200],
+        "slots released"
+    );
+
+    // Revocation on A is seen on B within the bound.
+    let (key, id) = create_key(&http, &a.admin, json!({"tenant": "acme", "name": "revoke"})).await;
+    assert_eq!(burst(&http, &[bases[1]], "/ok", &key, 1).await, vec![200]);
+    let res = http
+        .post(format!("{}/keys/{id}/revoke", a.admin))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let revoked = Instant::now();
+    let mut seen = None;
+    while revoked.elapsed() < Duration::from_secs(5) {
+        if burst(&http, &[bases[1]], "/ok", &key, 1).await == vec![401] {
+            seen = Some(revoked.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = seen.expect("the other instance refuses the revoked key");
+    println!("revocation on A seen on B after {took:?}");
+    drop((a, b, redis, db));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+async fn redis_outage(policy: &str, during: u16) {
+    let Some(db) = services::postgres().await else {
+        return;
+    };
+    let Some(mut redis) = services::redis() else {
+        return;
+    };
+    if !redis.owned() {
+        println!("skipped: the Redis of ERRATA_TEST_REDIS_URL cannot be stopped by the test");
+        return;
+    }
+    let dir = temp_dir(&format!("outage-{policy}"));
+    let up = upstream(Arc::new(Semaphore::new(0))).await;
+    let extra = format!(
+        "[failure]\ncounters = \"{policy}\"\n\n[timeouts]\ncounters_ms = 200\n\n[plans.default]\nrate = 1000\nper_seconds = 1\n"
+    );
+    let cfg = write_config(&dir, &up, &db.url, &redis.url, &extra);
+    let gw = start(&cfg);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let (key, _) = create_key(
+        &http,
+        &gw.admin,
+        json!({"tenant": "acme", "name": "outage"}),
+    )
+    .await;
+    assert_eq!(burst(&http, &[&gw.base], "/ok", &key, 1).await, vec![200]);
+
+    redis.kill();
+    for _ in 0..5 {
+        let res = http
+            .get(format!("{}/ok", gw.base))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .expect("no hang, no crash");
+        assert_eq!(res.status().as_u16(), during, "{policy}");
+        if during == 503 {
+            assert_eq!(res.headers()["retry-after"], "1");
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "service_unavailable");
+        }
+    }
+
+    redis.start_again();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut recovered = false;
+    while Instant::now() < deadline {
+        let res = http
+            .get(format!("{}/ok", gw.base))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 200 && res.headers().contains_key("x-ratelimit-remaining") {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recovered, "counting resumes by itself once Redis is back");
+    drop((gw, redis, db));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_redis_fails_closed_then_recovers() {
+    redis_outage("closed", 503).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_redis_fails_open_then_recovers() {
+    redis_outage("open", 200).await;
+}
