@@ -11,12 +11,18 @@ use http::HeaderMap;
 use crate::keys;
 use crate::store::{KeyRecord, KeyStore};
 
-/// Verified keys by hash, each for at most `ttl`. The store is asked again after that, so a
-/// revocation made elsewhere is seen within `ttl` even if the change poll misses it.
+/// Store answers by key hash, each trusted for at most `ttl`: the record of a known key, or
+/// `None` for a hash no key has (so a flood of unknown keys does not reach the store). The store
+/// is asked again after `ttl`, so a revocation made elsewhere is seen within it even if the
+/// change poll misses it. A new key is never in the cache as unknown: its secret is random and
+/// was never presented before.
 pub struct KeyCache {
     ttl: Duration,
-    entries: RwLock<HashMap<String, (Arc<KeyRecord>, Instant)>>,
+    entries: RwLock<HashMap<String, (Option<Arc<KeyRecord>>, Instant)>>,
 }
+
+/// The most entries kept; past it, expired ones are dropped, and if that is not enough, all.
+const MAX_ENTRIES: usize = 100_000;
 
 impl KeyCache {
     pub fn new(ttl: Duration) -> KeyCache {
@@ -26,16 +32,20 @@ impl KeyCache {
         }
     }
 
-    fn get(&self, hash: &str) -> Option<Arc<KeyRecord>> {
+    /// `Some(answer)` when the store's answer for `hash` is still fresh.
+    fn get(&self, hash: &str) -> Option<Option<Arc<KeyRecord>>> {
         let map = self.entries.read().ok()?;
         let (rec, at) = map.get(hash)?;
-        (at.elapsed() < self.ttl).then(|| Arc::clone(rec))
+        (at.elapsed() < self.ttl).then(|| rec.clone())
     }
 
-    fn put(&self, hash: String, rec: Arc<KeyRecord>) {
+    fn put(&self, hash: String, rec: Option<Arc<KeyRecord>>) {
         if let Ok(mut map) = self.entries.write() {
-            if map.len() > 100_000 {
+            if map.len() >= MAX_ENTRIES {
                 map.retain(|_, (_, at)| at.elapsed() < self.ttl);
+                if map.len() >= MAX_ENTRIES {
+                    map.clear();
+                }
             }
             map.insert(hash, (rec, Instant::now()));
         }
@@ -100,16 +110,20 @@ pub async fn verify(
     }
     let hash = keys::hash(key);
     let rec = match cache.get(&hash) {
-        Some(rec) => rec,
+        Some(Some(rec)) => rec,
+        Some(None) => return Err(ApiError::condition(Condition::UnknownKey)),
         None => {
             let found = tokio::time::timeout(store_timeout, store.find_by_hash(&hash)).await;
             match found {
                 Ok(Ok(Some(rec))) if keys::hashes_equal(&rec.key_hash, &hash) => {
                     let rec = Arc::new(rec);
-                    cache.put(hash, Arc::clone(&rec));
+                    cache.put(hash, Some(Arc::clone(&rec)));
                     rec
                 }
-                Ok(Ok(_)) => return Err(ApiError::condition(Condition::UnknownKey)),
+                Ok(Ok(_)) => {
+                    cache.put(hash, None);
+                    return Err(ApiError::condition(Condition::UnknownKey));
+                }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "key store failed; refusing unverified key");
                     return Err(unavailable());

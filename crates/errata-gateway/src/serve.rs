@@ -79,6 +79,10 @@ pub async fn start(
         .router()
         .into_make_service_with_connect_info::<SocketAddr>();
     let mut stop = rx.clone();
+    // Answers go out as soon as they are written, as nginx's `tcp_nodelay on` does.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tasks.push(tokio::spawn(async move {
         let res = axum::serve(listener, app)
             .with_graceful_shutdown(async move {

@@ -2,6 +2,7 @@
 //! event ingestion), with keys made for the occasion and the curl commands that show a success
 //! and each kind of error.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -112,7 +113,9 @@ pub async fn run(base: Config) -> Result<(), String> {
 fn print_tour(addr: SocketAddr, acme: &str, readonly: &str, globex: &str) {
     let u = format!("http://{addr}");
     let j = "-H 'content-type: application/json'";
-    println!(
+    // A closed stdout must not stop the gateway.
+    let _ = writeln!(
+        std::io::stdout(),
         r#"errata gateway listening on {u} (demo: in front of the example event service)
 
 Test keys (shown once; kept in memory for this run):

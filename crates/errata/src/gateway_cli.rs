@@ -1,5 +1,6 @@
 //! `errata serve` and `errata keys`: the gateway and its keys.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -139,23 +140,17 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 cfg.counters_url.clone(),
             );
             errata_gateway::serve::run(cfg, |r| {
-                println!(
-                    "errata gateway listening on http://{} -> {upstream}",
-                    r.addr
-                );
-                println!("  store {store}, counters {counters}");
-                println!(
-                    "  error reference: http://{}{}",
-                    r.addr, r.gateway.config.errors_path
-                );
-                if generated_token {
-                    println!(
-                        "  admin API: http://{} (token for this run: {})",
-                        r.admin_addr, r.admin_token
-                    );
+                let admin = if generated_token {
+                    format!("http://{} (token for this run: {})", r.admin_addr, r.admin_token)
                 } else {
-                    println!("  admin API: http://{}", r.admin_addr);
-                }
+                    format!("http://{}", r.admin_addr)
+                };
+                // A closed stdout (a supervisor that stopped reading) must not stop the gateway.
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "errata gateway listening on http://{} -> {upstream}\n  store {store}, counters {counters}\n  error reference: http://{}{}\n  admin API: {admin}",
+                    r.addr, r.addr, r.gateway.config.errors_path
+                );
             })
             .await
         })?;

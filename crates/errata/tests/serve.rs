@@ -32,6 +32,9 @@ fn temp_dir(name: &str) -> PathBuf {
     d
 }
 
+/// Requests that reached the upstream's `/slow`.
+static SLOW_SEEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// A plain upstream on its own thread: `/ok` answers 200, `/slow` after 600 ms.
 fn upstream() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -49,6 +52,7 @@ fn upstream() -> String {
                     };
                     let req = String::from_utf8_lossy(&buf[..n]);
                     if req.contains("GET /slow") {
+                        SLOW_SEEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         std::thread::sleep(Duration::from_millis(600));
                     }
                     let body = "{\"ok\":true}";
@@ -94,12 +98,15 @@ fn serve(cfg: &Path) -> Gateway {
         }
     });
     let mut base = None;
-    for line in stdout.lines().map_while(Result::ok) {
+    let mut lines = stdout.lines();
+    for line in lines.by_ref().map_while(Result::ok) {
         if let Some(rest) = line.strip_prefix("errata gateway listening on ") {
             base = Some(rest.split(' ').next().unwrap().to_owned());
             break;
         }
     }
+    // Keep reading so the gateway never writes into a closed pipe.
+    std::thread::spawn(move || for _ in lines {});
     Gateway {
         child,
         base: base.expect("the gateway prints where it listens"),
@@ -229,16 +236,24 @@ async fn sigterm_drains_in_flight_requests() {
         let (client, url, secret) = (client.clone(), format!("{}/slow", gw.base), secret.clone());
         async move { client.get(url).bearer_auth(secret).send().await }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // SIGTERM only once the request is in flight through the gateway.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while SLOW_SEEN.load(std::sync::atomic::Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let killed = Command::new("kill")
         .args(["-TERM", &gw.child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let res = slow
-        .await
-        .unwrap()
-        .expect("the in-flight request completes");
+    let res = slow.await.unwrap();
+    let res = match res {
+        Ok(r) => r,
+        Err(e) => {
+            let logs: Vec<String> = gw.stderr.try_iter().collect();
+            panic!("the in-flight request completes: {e}\n{}", logs.join("\n"));
+        }
+    };
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "{\"ok\":true}");
     let exit = gw.child.wait().unwrap();

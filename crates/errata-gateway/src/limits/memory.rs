@@ -52,7 +52,12 @@ impl Counters for MemoryCounters {
         let mut map = self.shards[shard]
             .lock()
             .map_err(|_| CountersError("counter lock poisoned".into()))?;
-        let s = map.entry(subject.to_owned()).or_default();
+        if !map.contains_key(subject) {
+            map.insert(subject.to_owned(), Subject::default());
+        }
+        let Some(s) = map.get_mut(subject) else {
+            return Err(CountersError("counter vanished".into()));
+        };
         let now = now_ms as f64;
 
         // Rate.
