@@ -18,8 +18,11 @@ use crate::store::{KeyRecord, KeyStore};
 /// was never presented before.
 pub struct KeyCache {
     ttl: Duration,
-    entries: RwLock<HashMap<String, (Option<Arc<KeyRecord>>, Instant)>>,
+    entries: RwLock<HashMap<String, Entry>>,
 }
+
+/// The store's answer for a hash (`None`: no such key) and when it was given.
+type Entry = (Option<Arc<KeyRecord>>, Instant);
 
 /// The most entries kept; past it, expired ones are dropped, and if that is not enough, all.
 const MAX_ENTRIES: usize = 100_000;
