@@ -12,7 +12,9 @@ use axum::response::Response;
 use bytes::Bytes;
 use errata_core::{ApiError, Catalog, Condition, Format};
 use http::HeaderMap;
-use http::header::{self, HeaderValue};
+use std::fmt::Write as _;
+
+use http::header::{self, HeaderName, HeaderValue};
 use http_body_util::{BodyExt, Limited};
 
 use crate::auth::{self, KeyCache};
@@ -267,7 +269,7 @@ async fn pipeline(
                         .arg("limit", limit)
                         .retry_after(retry_after);
                     for (n, v) in limit_headers(rate, quota) {
-                        err = err.header(n, v);
+                        err = err.header(n.as_str(), v.to_str().unwrap_or_default());
                     }
                     return Err(err);
                 }
@@ -352,12 +354,7 @@ async fn pipeline(
     let (mut parts, body) = res.into_parts();
     proxy::strip_hop_by_hop(&mut parts.headers);
     for (n, v) in limit_headers(windows.0, windows.1) {
-        if let (Ok(n), Ok(v)) = (
-            http::HeaderName::from_bytes(n.as_bytes()),
-            HeaderValue::from_str(&v),
-        ) {
-            parts.headers.insert(n, v);
-        }
+        parts.headers.insert(n, v);
     }
     if parts.status.as_u16() >= 400 {
         return upstream_error(gw, parts, body, request_id).await;
@@ -443,30 +440,38 @@ async fn check_limits(
 
 /// The standard rate-limit headers: the IETF draft's `RateLimit-Policy` and `RateLimit`, and
 /// the common `X-RateLimit-*` (of the rate policy, else the quota).
-pub fn limit_headers(rate: Option<Window>, quota: Option<Window>) -> Vec<(String, String)> {
-    let named: Vec<(&str, Window)> = [("rate", rate), ("quota", quota)]
-        .into_iter()
-        .filter_map(|(n, w)| w.map(|w| (n, w)))
-        .collect();
-    let Some((_, main)) = named.first().copied() else {
+pub fn limit_headers(
+    rate: Option<Window>,
+    quota: Option<Window>,
+) -> Vec<(HeaderName, HeaderValue)> {
+    let named = [("rate", rate), ("quota", quota)];
+    let mut named = named.iter().filter_map(|(n, w)| w.map(|w| (*n, w)));
+    let Some(main) = named.clone().next().map(|(_, w)| w) else {
         return Vec::new();
     };
-    let policy = named
-        .iter()
-        .map(|(n, w)| format!("\"{n}\";q={};w={}", w.limit, w.window))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let state = named
-        .iter()
-        .map(|(n, w)| format!("\"{n}\";r={};t={}", w.remaining, w.reset))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let (mut policy, mut state) = (String::with_capacity(48), String::with_capacity(48));
+    for (i, (n, w)) in named.by_ref().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(policy, "{sep}\"{n}\";q={};w={}", w.limit, w.window);
+        let _ = write!(state, "{sep}\"{n}\";r={};t={}", w.remaining, w.reset);
+    }
+    // Digits, quotes, `;`, `=`, `,` and spaces: always a valid header value.
+    let value = |s: String| HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(""));
     vec![
-        ("ratelimit-policy".into(), policy),
-        ("ratelimit".into(), state),
-        ("x-ratelimit-limit".into(), main.limit.to_string()),
-        ("x-ratelimit-remaining".into(), main.remaining.to_string()),
-        ("x-ratelimit-reset".into(), main.reset.to_string()),
+        (HeaderName::from_static("ratelimit-policy"), value(policy)),
+        (HeaderName::from_static("ratelimit"), value(state)),
+        (
+            HeaderName::from_static("x-ratelimit-limit"),
+            HeaderValue::from(main.limit),
+        ),
+        (
+            HeaderName::from_static("x-ratelimit-remaining"),
+            HeaderValue::from(main.remaining),
+        ),
+        (
+            HeaderName::from_static("x-ratelimit-reset"),
+            HeaderValue::from(main.reset),
+        ),
     ]
 }
 

@@ -1,0 +1,709 @@
+#!/usr/bin/env python3
+"""Load benchmark: errata's gateway against nginx as a plain reverse proxy, on loopback.
+
+Builds the release binaries, starts a tiny upstream (crates/errata-gateway/examples/
+bench_upstream.rs), nginx (a non-daemon child with its own prefix in a temp dir) and
+`errata serve` (SQLite store in the temp dir, in-memory counters, a plan whose rate limit is
+high enough never to trigger, so the limiter runs on every request), checks that each target
+answers as expected, then drives each with wrk in interleaved rounds and prints requests/s and
+p50/p99 latency (the median over rounds), with ratios against nginx measured in the same run.
+
+Python 3.11, standard library only. `bench/run.sh` is the entry point; `--help` for options.
+Every process started here is stopped on exit, on failure and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+UPSTREAM_BODY_MARK = b'"service":"bench-upstream"'
+
+
+class BenchError(Exception):
+    """A failure that aborts the benchmark with a clear message."""
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+
+
+class Procs:
+    """Every child started by the benchmark, each in its own process group."""
+
+    def __init__(self) -> None:
+        self.children: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, argv: list[str], *, env=None, cpus: str | None = None,
+              stderr_path: Path | None = None) -> subprocess.Popen:
+        if cpus:
+            argv = ["taskset", "-c", cpus, *argv]
+        err = open(stderr_path, "ab") if stderr_path else subprocess.DEVNULL
+        p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        if stderr_path:
+            err.close()
+        self.children.append((name, p))
+        return p
+
+    def check_alive(self) -> None:
+        for name, p in self.children:
+            if p.poll() is not None:
+                raise BenchError(f"{name} (pid {p.pid}) exited with status {p.returncode}")
+
+    def stop_all(self) -> None:
+        # Our children only: each was started in a new session, so its process group id is its
+        # own pid (nginx's workers are in its group).
+        for name, p in reversed(self.children):
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 5
+        for name, p in reversed(self.children):
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log(f"{name} (pid {p.pid}) ignored SIGTERM; killing it")
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait()
+        self.children.clear()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, procs: Procs, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs.check_alive()
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise BenchError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+def group_cpu_seconds(pgid: int) -> tuple[float, float]:
+    """User and system CPU time of every live process in a process group (all threads)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    user = system = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                raw = f.read().decode()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2:].split()
+        # fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
+        if int(fields[2]) == pgid:
+            user += int(fields[11])
+            system += int(fields[12])
+    return user / tick, system / tick
+
+
+def cpu_busy_fraction(seconds: float = 2.0) -> float:
+    """How busy the whole machine is (0..1), sampled from /proc/stat."""
+
+    def snap():
+        with open("/proc/stat") as f:
+            vals = [int(v) for v in f.readline().split()[1:]]
+        idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+        return sum(vals), idle
+
+    t0, i0 = snap()
+    time.sleep(seconds)
+    t1, i1 = snap()
+    return 0.0 if t1 == t0 else 1.0 - (i1 - i0) / (t1 - t0)
+
+
+# --------------------------------------------------------------------------------------------
+# Tools and build
+
+
+def ensure_tools() -> None:
+    missing = [pkg for tool, pkg in (("nginx", "nginx"), ("wrk", "wrk"))
+               if not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists())]
+    if not shutil.which("taskset"):
+        log("taskset not found: --pin is unavailable")
+    if not missing:
+        return
+    log(f"missing {', '.join(missing)}: installing with apt-get")
+    if os.geteuid() == 0:
+        prefix = []
+    elif shutil.which("sudo"):
+        prefix = ["sudo", "-n"]
+    else:
+        raise BenchError(f"{', '.join(missing)} not installed and not root (no sudo): "
+                         f"apt-get install {' '.join(missing)}")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for argv in ([*prefix, "apt-get", "update"],
+                 [*prefix, "apt-get", "install", "-y", "--no-install-recommends", *missing]):
+        log("running: " + " ".join(argv))
+        if subprocess.run(argv, env=env).returncode != 0:
+            raise BenchError(f"`{' '.join(argv)}` failed")
+
+
+def nginx_bin() -> str:
+    return shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def build(skip: bool) -> float | None:
+    if skip:
+        log("--no-build: using the existing release binaries")
+        return None
+    argv = ["cargo", "build", "--release", "-p", "errata", "--bin", "errata",
+            "-p", "errata-gateway", "--example", "bench_upstream"]
+    log("building: " + " ".join(argv))
+    t0 = time.monotonic()
+    if subprocess.run(argv, cwd=ROOT).returncode != 0:
+        raise BenchError("the release build failed")
+    took = time.monotonic() - t0
+    log(f"release build took {took:.1f} s")
+    return took
+
+
+def target_dir() -> Path:
+    if os.environ.get("CARGO_TARGET_DIR"):
+        return Path(os.environ["CARGO_TARGET_DIR"]).resolve()
+    return ROOT / "target"
+
+
+# --------------------------------------------------------------------------------------------
+# Configs
+
+
+NGINX_CONF = """\
+# Generated by bench/run.py: nginx as a plain reverse proxy with keepalive to the upstream.
+daemon off;
+master_process on;
+worker_processes {workers};
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{
+    worker_connections 4096;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/nginx-client-body;
+    proxy_temp_path {tmp}/nginx-proxy;
+    fastcgi_temp_path {tmp}/nginx-fastcgi;
+    uwsgi_temp_path {tmp}/nginx-uwsgi;
+    scgi_temp_path {tmp}/nginx-scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    upstream bench_upstream {{
+        server 127.0.0.1:{upstream_port};
+        keepalive 256;
+        keepalive_requests 1000000;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://bench_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }}
+    }}
+}}
+"""
+
+ERRATA_CONF = """\
+# Generated by bench/run.py.
+listen = "127.0.0.1:{port}"
+upstream = "http://127.0.0.1:{upstream_port}"
+store = "sqlite://{tmp}/errata-keys.db"
+counters = "memory://"
+
+[admin]
+listen = "127.0.0.1:{admin_port}"
+token = "bench-admin-token-0123456789abcdef"
+
+[limits]
+default_plan = "bench"
+
+# High enough never to trigger: the limiter still runs (and counts) on every request.
+[plans.bench]
+rate = 100000000
+per_seconds = 1
+
+# A public route (no key, so no limits either): errata's proxy path alone, to tell the cost
+# of auth + rate limiting apart from the cost of proxying.
+[[routes]]
+path = "/public"
+auth = false
+
+# Everything else needs a key.
+[[routes]]
+path = "/"
+"""
+
+
+def create_key(errata: Path, conf: Path, name: str, extra: list[str]) -> str:
+    argv = [str(errata), "keys", "create", "--config", str(conf), "--tenant", "bench",
+            "--name", name, *extra, "--json"]
+    r = subprocess.run(argv, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise BenchError(f"`{' '.join(argv)}` failed:\n{r.stderr.strip()}")
+    try:
+        return json.loads(r.stdout)["secret"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise BenchError(f"no key secret in the output of `{' '.join(argv)}` ({e}):\n"
+                         f"{r.stdout}") from e
+
+
+# --------------------------------------------------------------------------------------------
+# Checks
+
+
+def get(port: int, path: str, headers: dict[str, str] | None = None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        c.request("GET", path, headers=headers or {})
+        r = c.getresponse()
+        return r.status, r.getheaders(), r.read()
+    finally:
+        c.close()
+
+
+def expect(what: str, port: int, headers: dict[str, str] | None, status: int,
+           body_has: bytes | None = None, path: str = "/",
+           header: tuple[str, str] | None = None) -> None:
+    try:
+        got, got_headers, body = get(port, path, headers)
+    except OSError as e:
+        raise BenchError(f"check failed: {what}: {e}") from e
+    if got != status or (body_has is not None and body_has not in body):
+        raise BenchError(f"check failed: {what}: expected {status}"
+                         f"{' with ' + body_has.decode() if body_has else ''}, got {got}: "
+                         f"{body[:300].decode(errors='replace')}")
+    if header is not None:
+        have = {k.lower(): v for k, v in got_headers}
+        if have.get(header[0]) != header[1]:
+            raise BenchError(f"check failed: {what}: expected header {header[0]}: {header[1]}, "
+                             f"got {have.get(header[0])!r}")
+    log(f"ok: {what} -> {got}")
+
+
+# --------------------------------------------------------------------------------------------
+# wrk
+
+
+@dataclass
+class Target:
+    name: str
+    port: int
+    headers: dict[str, str]
+    expect_status: int  # 200 = every response 2xx; otherwise every response is non-2xx
+    group: int  # the process group whose CPU is charged to this target (the proxy)
+    path: str = "/"
+    rows: list[dict] = field(default_factory=list)
+
+
+UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def parse_wrk(out: str) -> dict:
+    def num(pattern: str) -> str:
+        m = re.search(pattern, out, re.M)
+        if not m:
+            raise BenchError(f"unexpected wrk output (no {pattern!r}):\n{out}")
+        return m.group(1)
+
+    def lat(p: str) -> float:
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            raise BenchError(f"unexpected wrk output (no {p}% latency):\n{out}")
+        return float(m.group(1)) * UNIT[m.group(2)]
+
+    requests = int(num(r"^\s+(\d+) requests in"))
+    non2xx_m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "rps": float(num(r"^Requests/sec:\s+([\d.]+)")),
+        "p50_ms": lat("50"),
+        "p99_ms": lat("99"),
+        "requests": requests,
+        "non2xx": int(non2xx_m.group(1)) if non2xx_m else 0,
+        "socket_errors": sum(int(x) for x in sock.groups()) if sock else 0,
+    }
+
+
+def run_wrk(t: Target, args, cpus: str | None) -> dict:
+    argv = ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{args.duration}s",
+            "--latency"]
+    for k, v in t.headers.items():
+        argv += ["-H", f"{k}: {v}"]
+    argv.append(f"http://127.0.0.1:{t.port}{t.path}")
+    if cpus:
+        argv = ["taskset", "-c", cpus, *argv]
+    cpu0 = group_cpu_seconds(t.group)
+    r = subprocess.run(argv, capture_output=True, text=True)
+    cpu1 = group_cpu_seconds(t.group)
+    if r.returncode != 0:
+        raise BenchError(f"wrk failed on {t.name}:\n{r.stdout}{r.stderr}")
+    row = parse_wrk(r.stdout)
+    n = max(1, row["requests"])
+    row["proxy_user_us_per_req"] = (cpu1[0] - cpu0[0]) * 1e6 / n
+    row["proxy_sys_us_per_req"] = (cpu1[1] - cpu0[1]) * 1e6 / n
+    row["proxy_cpu_us_per_req"] = row["proxy_user_us_per_req"] + row["proxy_sys_us_per_req"]
+    if t.expect_status == 200 and row["non2xx"]:
+        raise BenchError(f"{t.name}: {row['non2xx']} of {row['requests']} responses were not "
+                         f"2xx during the run:\n{r.stdout}")
+    if t.expect_status != 200 and row["non2xx"] < row["requests"]:
+        raise BenchError(f"{t.name}: only {row['non2xx']} of {row['requests']} responses were "
+                         f"rejections during the run:\n{r.stdout}")
+    if row["socket_errors"]:
+        log(f"warning: {t.name}: socket errors during the run: {r.stdout.strip()}")
+    return row
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+
+
+def machine_facts() -> dict:
+    model = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+
+    def version(argv):
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True)
+            return (r.stdout + r.stderr).strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "unknown"
+
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "kernel": platform.release(),
+        "nginx": version([nginx_bin(), "-v"]),
+        "wrk": version(["wrk", "-v"]),
+        "rustc": version(["rustc", "--version"]),
+    }
+
+
+def source_state() -> str:
+    """The commit measured and whether the working tree differs (read-only git calls)."""
+    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0")
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, env=env,
+                              capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=ROOT, env=env, capture_output=True, text=True).stdout
+    except OSError:
+        return "unknown (no git)"
+    n = len(dirty.splitlines())
+    return f"{head or 'unknown'}" + (f" + {n} uncommitted file(s)" if n else "")
+
+
+def loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def med(rows: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
+
+
+def report(targets: list[Target], baseline: str) -> str:
+    base = next(t for t in targets if t.name == baseline)
+    b_rps, b_p50, b_p99 = med(base.rows, "rps"), med(base.rows, "p50_ms"), med(base.rows, "p99_ms")
+    head = (f"| {'target':<34} | {'req/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | "
+            f"{'req/s vs nginx':>14} | {'p50 vs nginx':>12} | {'p99 vs nginx':>12} | "
+            f"{'CPU µs/req (user+sys)':>21} | {'req/s per round':<26} |")
+    lines = [head, "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"]
+    for t in targets:
+        rps, p50, p99 = med(t.rows, "rps"), med(t.rows, "p50_ms"), med(t.rows, "p99_ms")
+        cpu = (f"{med(t.rows, 'proxy_cpu_us_per_req'):.1f} "
+               f"({med(t.rows, 'proxy_user_us_per_req'):.1f}+"
+               f"{med(t.rows, 'proxy_sys_us_per_req'):.1f})")
+        rounds = " / ".join(f"{r['rps']:.0f}" for r in t.rows)
+        lines.append(
+            f"| {t.name:<34} | {rps:>9.0f} | {p50:>7.3f} | {p99:>7.3f} | "
+            f"{rps / b_rps:>13.2f}x | {p50 / b_p50:>11.2f}x | {p99 / b_p99:>11.2f}x | "
+            f"{cpu:>21} | {rounds:<26} |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    ap.add_argument("--connections", type=int, default=50, help="wrk connections (default 50)")
+    ap.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="workers of each server: nginx worker_processes, errata's tokio worker "
+                         "threads (TOKIO_WORKER_THREADS) and the upstream's (default 1)")
+    ap.add_argument("--pin", action="store_true",
+                    help="pin wrk to CPU 0 and the servers to CPU 1 (taskset)")
+    ap.add_argument("--no-access-log", dest="access_log", action="store_false",
+                    help="skip the second errata instance with RUST_LOG=info (a JSON access "
+                         "log line per request, written to a file in the temp dir)")
+    ap.add_argument("--no-build", action="store_true", help="skip the release build")
+    ap.add_argument("--no-redis", dest="redis", action="store_false",
+                    help="skip errata with Redis counters (needs redis-server otherwise)")
+    ap.add_argument("--max-wait", type=int, default=120,
+                    help="seconds to wait for the machine to go quiet before measuring "
+                         "(default 120)")
+    ap.add_argument("--json", type=Path, help="also write the raw results to this file")
+    ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (configs, logs)")
+    args = ap.parse_args()
+
+    procs = Procs()
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    tmp = Path(tempfile.mkdtemp(prefix="errata-bench-"))
+    started = time.monotonic()
+    try:
+        ensure_tools()
+        build_secs = build(args.no_build)
+        tdir = target_dir()
+        errata = tdir / "release" / "errata"
+        upstream_bin = tdir / "release" / "examples" / "bench_upstream"
+        for b in (errata, upstream_bin):
+            if not b.exists():
+                raise BenchError(f"{b} is missing: run without --no-build")
+        if args.pin and (os.cpu_count() or 1) < 2:
+            raise BenchError("--pin needs at least 2 CPUs")
+        client_cpus = "0" if args.pin else None
+        server_cpus = "1" if args.pin else None
+        w = args.workers
+
+        up_port, ng_port, er_port, er_admin = free_port(), free_port(), free_port(), free_port()
+        log(f"temp dir {tmp}")
+
+        # Upstream.
+        up = procs.start("upstream", [str(upstream_bin), f"127.0.0.1:{up_port}", str(w)],
+                         cpus=server_cpus, stderr_path=tmp / "upstream.log")
+        wait_for_port(up_port, procs, "the upstream")
+
+        # nginx.
+        conf = tmp / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(workers=w, tmp=tmp, upstream_port=up_port,
+                                          port=ng_port))
+        r = subprocess.run([nginx_bin(), "-t", "-q", "-p", str(tmp), "-e",
+                            str(tmp / "nginx-error.log"), "-c", str(conf)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BenchError(f"nginx rejected its config:\n{r.stderr}")
+        ng = procs.start("nginx", [nginx_bin(), "-p", str(tmp), "-e",
+                                   str(tmp / "nginx-error.log"), "-c", str(conf)],
+                         cpus=server_cpus, stderr_path=tmp / "nginx-stderr.log")
+        wait_for_port(ng_port, procs, "nginx")
+
+        # errata: config, keys, then the gateway.
+        econf = tmp / "errata.toml"
+        econf.write_text(ERRATA_CONF.format(port=er_port, upstream_port=up_port, tmp=tmp,
+                                            admin_port=er_admin))
+        key = create_key(errata, econf, "bench", [])
+        limited = create_key(errata, econf, "bench-limited", ["--rate", "1",
+                                                              "--per-seconds", "3600"])
+        unknown = "errata_live_" + "0" * 32  # well-formed, never issued
+        env = dict(os.environ, RUST_LOG="warn", TOKIO_WORKER_THREADS=str(w))
+        er = procs.start("errata", [str(errata), "serve", "--config", str(econf)], env=env,
+                         cpus=server_cpus, stderr_path=tmp / "errata.log")
+        wait_for_port(er_port, procs, "errata")
+        er_log = None
+        if args.access_log:
+            lconf = tmp / "errata-log.toml"
+            lport, ladmin = free_port(), free_port()
+            lconf.write_text(ERRATA_CONF.format(port=lport, upstream_port=up_port, tmp=tmp,
+                                                admin_port=ladmin))
+            er_log = procs.start("errata (access log)",
+                                 [str(errata), "serve", "--config", str(lconf)],
+                                 env=dict(env, RUST_LOG="info"), cpus=server_cpus,
+                                 stderr_path=tmp / "errata-access.log")
+            wait_for_port(lport, procs, "errata (access log)")
+
+        # errata with Redis counters (the multi-instance mode), on a throwaway redis-server.
+        er_redis = None
+        if args.redis:
+            redis_bin = shutil.which("redis-server")
+            if redis_bin is None:
+                raise BenchError("redis-server is missing (apt-get install redis-server), "
+                                 "or pass --no-redis")
+            rport = free_port()
+            procs.start("redis", [redis_bin, "--port", str(rport), "--bind", "127.0.0.1",
+                                  "--save", "", "--appendonly", "no"],
+                        cpus=server_cpus, stderr_path=tmp / "redis.log")
+            wait_for_port(rport, procs, "redis-server")
+            rconf = tmp / "errata-redis.toml"
+            redis_port, redis_admin = free_port(), free_port()
+            rconf.write_text(ERRATA_CONF.format(port=redis_port, upstream_port=up_port, tmp=tmp,
+                                                admin_port=redis_admin)
+                             .replace('counters = "memory://"',
+                                      f'counters = "redis://127.0.0.1:{rport}"'))
+            er_redis = procs.start("errata (redis counters)",
+                                   [str(errata), "serve", "--config", str(rconf)], env=env,
+                                   cpus=server_cpus, stderr_path=tmp / "errata-redis.log")
+            wait_for_port(redis_port, procs, "errata (redis counters)")
+
+        # Checks, before any measuring.
+        bearer = {"Authorization": f"Bearer {key}"}
+        expect("upstream direct", up_port, None, 200, UPSTREAM_BODY_MARK)
+        expect("nginx", ng_port, None, 200, UPSTREAM_BODY_MARK)
+        # The limiter ran: its headers carry the plan's limit.
+        expect("errata with the key", er_port, bearer, 200, UPSTREAM_BODY_MARK,
+               header=("x-ratelimit-limit", "100000000"))
+        expect("errata public route, no key", er_port, None, 200, UPSTREAM_BODY_MARK,
+               path="/public/")
+        expect("errata without a key", er_port, None, 401, b"error")
+        expect("errata with an unknown key", er_port, {"Authorization": f"Bearer {unknown}"},
+               401, b"error")
+        expect("errata, limited key, 1st request", er_port,
+               {"Authorization": f"Bearer {limited}"}, 200, UPSTREAM_BODY_MARK)
+        expect("errata, limited key, 2nd request", er_port,
+               {"Authorization": f"Bearer {limited}"}, 429, b"error")
+        if er_log is not None:
+            expect("errata (access log) with the key", lport, bearer, 200, UPSTREAM_BODY_MARK)
+        if er_redis is not None:
+            expect("errata (redis counters) with the key", redis_port, bearer, 200,
+                   UPSTREAM_BODY_MARK, header=("x-ratelimit-limit", "100000000"))
+
+        targets = [
+            Target("upstream direct", up_port, {}, 200, up.pid),
+            Target("nginx proxy", ng_port, {}, 200, ng.pid),
+            Target("errata (auth + rate limit + proxy)", er_port, bearer, 200, er.pid),
+            Target("errata public route (proxy only)", er_port, {}, 200, er.pid, "/public/"),
+        ]
+        if er_redis is not None:
+            # 'proxy CPU' counts errata only; redis-server's share is not in it.
+            targets.append(Target("errata, Redis counters", redis_port, bearer, 200,
+                                  er_redis.pid))
+        if er_log is not None:
+            targets.append(Target("errata, access log on", lport, bearer, 200, er_log.pid))
+        targets += [
+            Target("errata 401 (no key)", er_port, {}, 401, er.pid),
+            Target("errata 401 (unknown key)", er_port,
+                   {"Authorization": f"Bearer {unknown}"}, 401, er.pid),
+            Target("errata 429 (rate limited)", er_port,
+                   {"Authorization": f"Bearer {limited}"}, 429, er.pid),
+        ]
+
+        # Wait for a quiet machine (someone else compiling skews everything).
+        busy = cpu_busy_fraction()
+        waited = 0
+        while busy > 0.15 and waited < args.max_wait:
+            log(f"machine is {busy:.0%} busy (load {loadavg()}); waiting for it to go quiet")
+            time.sleep(8)
+            waited += 10
+            busy = cpu_busy_fraction()
+        if busy > 0.15:
+            log(f"warning: still {busy:.0%} busy after {waited} s; measuring anyway")
+        load_before, busy_before = loadavg(), busy
+
+        est = args.rounds * len(targets) * (args.duration + 0.3)
+        log(f"measuring: {len(targets)} targets x {args.rounds} rounds x {args.duration} s "
+            f"(~{est:.0f} s); machine {busy_before:.0%} busy, load {load_before}")
+        for rnd in range(args.rounds):
+            # Interleaved, and rotated each round so no target always runs first.
+            order = targets[rnd % len(targets):] + targets[:rnd % len(targets)]
+            for t in order:
+                procs.check_alive()
+                row = run_wrk(t, args, client_cpus)
+                t.rows.append(row)
+                log(f"round {rnd + 1}/{args.rounds} {t.name:<34} {row['rps']:>9.0f} req/s  "
+                    f"p50 {row['p50_ms']:.3f} ms  p99 {row['p99_ms']:.3f} ms  "
+                    f"CPU {row['proxy_cpu_us_per_req']:.1f} µs/req "
+                    f"({row['proxy_user_us_per_req']:.1f} user + "
+                    f"{row['proxy_sys_us_per_req']:.1f} sys)")
+        load_after = loadavg()
+        busy_after = cpu_busy_fraction(1.0)
+
+        facts = machine_facts()
+        total = time.monotonic() - started
+        print()
+        print(f"errata load benchmark — {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+        built = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(errata.stat().st_mtime))
+        print(f"source: {source_state()}; errata binary built {built}"
+              f"{' (--no-build: may predate the source)' if args.no_build else ''}")
+        print(f"machine: {facts['nproc']} CPUs, {facts['cpu']}, Linux {facts['kernel']}")
+        print(f"tools: {facts['nginx']}; {facts['wrk'].split(' Copyright')[0]}; "
+              f"{facts['rustc']}")
+        print(f"workers: upstream {w} tokio thread(s), nginx worker_processes {w}, errata "
+              f"TOKIO_WORKER_THREADS={w}; wrk -t{args.wrk_threads} -c{args.connections} "
+              f"-d{args.duration}s; {'pinned: wrk on CPU 0, servers on CPU 1' if args.pin else 'not pinned'}")
+        print(f"errata: RUST_LOG=warn (access log off)"
+              f"{'; one instance with RUST_LOG=info (access log to a file)' if er_log else ''}")
+        print(f"load before: {load_before} ({busy_before:.0%} busy); after: {load_after} "
+              f"({busy_after:.0%} busy)")
+        print(f"release build: {f'{build_secs:.1f} s' if build_secs is not None else 'skipped'}; "
+              f"whole run {total:.0f} s")
+        print(f"median of {args.rounds} interleaved rounds; 'CPU µs/req' is the CPU time (user + "
+              f"system, all threads) of the process answering — the upstream, nginx (master + "
+              f"workers) or errata — per request; not the upstream's or wrk's")
+        print()
+        print(report(targets, "nginx proxy"))
+        if args.json:
+            args.json.write_text(json.dumps({
+                "machine": facts, "load_before": load_before, "load_after": load_after,
+                "busy_before": busy_before, "busy_after": busy_after, "build_seconds": build_secs,
+                "args": {k: str(v) for k, v in vars(args).items()},
+                "targets": {t.name: t.rows for t in targets},
+            }, indent=2))
+        return 0
+    except BenchError as e:
+        log(f"error: {e}")
+        log(f"logs kept in {tmp}")
+        args.keep_tmp = True
+        return 1
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    finally:
+        procs.stop_all()
+        if not args.keep_tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            log(f"temp dir kept: {tmp}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
