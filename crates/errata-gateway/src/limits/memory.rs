@@ -16,6 +16,9 @@ const SHARDS: usize = 32;
 #[derive(Default)]
 struct Subject {
     tat: f64,
+    /// When the last admitted request was counted: the rate limit's time never goes back, even
+    /// when a request read the clock before one that was counted first.
+    last: f64,
     month: String,
     used: u64,
     in_flight: u32,
@@ -58,7 +61,7 @@ impl Counters for MemoryCounters {
         let Some(s) = map.get_mut(subject) else {
             return Err(CountersError("counter vanished".into()));
         };
-        let now = now_ms as f64;
+        let now = (now_ms as f64).max(s.last);
 
         // Rate.
         let mut rate = None;
@@ -138,6 +141,7 @@ impl Counters for MemoryCounters {
         // Every limit admits the request: count it.
         if let Some(step) = rate_step {
             s.tat = step.tat;
+            s.last = now;
         }
         if quota.is_some() {
             s.used += 1;
@@ -200,6 +204,35 @@ mod tests {
         // The rate limit did not count the refused request: 98 remain after 2 allowed.
         let o = c.check("other", &l, now).await.unwrap();
         assert_eq!(o.rate.unwrap().remaining, 99);
+    }
+
+    #[tokio::test]
+    async fn a_request_that_read_the_clock_earlier_is_counted_at_the_latest_time() {
+        // Capacity 3, one request per 20 s: three at t, then one stamped 5 s before t (its
+        // instance read the clock first) must not find the bucket fuller than it is.
+        let c = MemoryCounters::default();
+        let l = limits(Some(3), None, None);
+        let t = 1_790_000_000_000;
+        for _ in 0..2 {
+            assert!(matches!(
+                c.check("k", &l, t).await.unwrap().verdict,
+                Verdict::Allowed(_)
+            ));
+        }
+        let late = c.check("k", &l, t - 5_000).await.unwrap();
+        assert!(
+            matches!(late.verdict, Verdict::Allowed(_)),
+            "the third of three is admitted"
+        );
+        assert_eq!(late.rate.unwrap().remaining, 0);
+        let o = c.check("k", &l, t).await.unwrap();
+        assert!(matches!(
+            o.verdict,
+            Verdict::Limited {
+                retry_after: 20,
+                ..
+            }
+        ));
     }
 
     #[tokio::test]

@@ -63,9 +63,10 @@ use crate::config::Limits;
 /// one); quota key TTL (ms); concurrency ('' without one); lease id; lease expiry (ms); lease TTL
 /// (ms); slack added to the rate key's TTL (ms).
 ///
-/// Returns {code, tat, used}: code 0 allowed, 1 rate limited, 2 quota exceeded, 3 concurrency
-/// exceeded; tat the TAT read before the request ('%.17g', exact for a double; '' without a rate
-/// limit); used the month's count before the request. Lua numbers are doubles, as Rust's `f64`,
+/// Returns {code, tat, used, now}: code 0 allowed, 1 rate limited, 2 quota exceeded, 3
+/// concurrency exceeded; tat the TAT read before the request ('%.17g', exact for a double; ''
+/// without a rate limit); used the month's count before the request; now the time the rate
+/// limit used (never earlier than the last admitted request's). Lua numbers are doubles, as Rust's `f64`,
 /// and the same operations in the same order give the same results. Only a refused request
 /// returns early, before any write.
 const SCRIPT: &str = r#"
@@ -76,16 +77,29 @@ local quota = tonumber(ARGV[4])
 local concurrency = tonumber(ARGV[6])
 
 local tat_s = ''
+local now_s = string.format('%.17g', now)
 local new_tat = 0
+local rate_now = now
 if interval then
-  local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+  -- The rate key holds "TAT|time of the last admitted request". Instances read their clocks
+  -- before calling here, so a request may arrive with a time earlier than one already counted:
+  -- the rate limit's time never goes back.
+  local v = redis.call('GET', KEYS[1])
+  local tat, last = 0, 0
+  if v then
+    local a, b = string.match(v, '^([^|]*)|?(.*)$')
+    tat = tonumber(a) or 0
+    last = tonumber(b) or 0
+  end
+  rate_now = math.max(now, last)
   tat_s = string.format('%.17g', tat)
+  now_s = string.format('%.17g', rate_now)
   local tolerance = interval * capacity
-  local tat0 = math.max(tat, now)
+  local tat0 = math.max(tat, rate_now)
   new_tat = tat0 + interval
   local allow_at = new_tat - tolerance
-  if now < allow_at then
-    return {1, tat_s, 0}
+  if rate_now < allow_at then
+    return {1, tat_s, 0, now_s}
   end
 end
 
@@ -93,20 +107,21 @@ local used = 0
 if quota then
   used = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
   if used >= quota then
-    return {2, tat_s, used}
+    return {2, tat_s, used, now_s}
   end
 end
 
 if concurrency then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
   if redis.call('ZCARD', KEYS[3]) >= concurrency then
-    return {3, tat_s, used}
+    return {3, tat_s, used, now_s}
   end
 end
 
 if interval then
-  local ttl = math.min(math.ceil(new_tat - now), 1e12) + tonumber(ARGV[10])
-  redis.call('SET', KEYS[1], string.format('%.17g', new_tat), 'PX', string.format('%d', ttl))
+  local ttl = math.min(math.ceil(new_tat - rate_now), 1e12) + tonumber(ARGV[10])
+  redis.call('SET', KEYS[1], string.format('%.17g|%.17g', new_tat, rate_now), 'PX',
+    string.format('%d', ttl))
 end
 if quota then
   redis.call('INCR', KEYS[2])
@@ -116,7 +131,7 @@ if concurrency then
   redis.call('ZADD', KEYS[3], ARGV[8], ARGV[7])
   redis.call('PEXPIRE', KEYS[3], ARGV[9])
 end
-return {0, tat_s, used}
+return {0, tat_s, used, now_s}
 "#;
 
 static CHECK: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(SCRIPT));
@@ -245,7 +260,6 @@ impl Counters for RedisCounters {
         limits: &Limits,
         now_ms: u64,
     ) -> Result<Outcome, CountersError> {
-        let now = now_ms as f64;
         let rate = limits.rate.map(|r| {
             (
                 gcra::interval_ms(r, limits.per_seconds),
@@ -276,7 +290,7 @@ impl Counters for RedisCounters {
             .arg(self.lease_ttl_ms)
             .arg(RATE_KEY_SLACK_MS);
         let mut conn = self.conn.clone();
-        let (code, tat, used): (i64, String, u64) = invocation
+        let (code, tat, used, rate_now): (i64, String, u64, String) = invocation
             .invoke_async(&mut conn)
             .await
             .map_err(redis_error)?;
@@ -289,7 +303,10 @@ impl Counters for RedisCounters {
             let tat: f64 = tat
                 .parse()
                 .map_err(|_| CountersError(format!("redis: unexpected TAT `{tat}`")))?;
-            let step = gcra::step(tat, now, interval, capacity);
+            let rate_now: f64 = rate_now
+                .parse()
+                .map_err(|_| CountersError(format!("redis: unexpected time `{rate_now}`")))?;
+            let step = gcra::step(tat, rate_now, interval, capacity);
             wait_ms = step.wait_ms;
             rate_window = Some(Window {
                 limit: capacity,
