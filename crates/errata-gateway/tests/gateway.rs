@@ -410,6 +410,12 @@ async fn the_monthly_quota_resets_with_the_calendar_month() {
     assert_eq!(status, 429);
     // T0 is 2026-11-15T00:00Z: 16 days to December.
     assert_eq!(headers["retry-after"], (16 * 86_400).to_string().as_str());
+    // The policy's window is the month (30 days of November); the reset is what is left of it.
+    assert_eq!(headers["ratelimit-policy"], "\"quota\";q=2;w=2592000");
+    assert_eq!(
+        headers["ratelimit"],
+        format!("\"quota\";r=0;t={}", 16 * 86_400).as_str()
+    );
     let id = request_id(&headers, &body);
     assert_eq!(
         body,

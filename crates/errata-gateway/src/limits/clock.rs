@@ -63,9 +63,25 @@ pub fn month_bounds(now_ms: u64) -> (String, u64) {
     (format!("{y:04}-{:02}", m as u8), (next as u64) * 1000)
 }
 
+/// The length in seconds of the calendar month (UTC) holding `now_ms`: the window of a monthly
+/// quota in `RateLimit-Policy`.
+pub fn month_seconds(now_ms: u64) -> u64 {
+    let secs = (now_ms / 1000) as i64;
+    let dt =
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    u64::from(dt.month().length(dt.year())) * 86_400
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn month_lengths() {
+        assert_eq!(month_seconds(1_794_700_800_000), 30 * 86_400); // 2026-11-15
+        assert_eq!(month_seconds(1_832_976_000_000), 29 * 86_400); // 2028-02-01
+        assert_eq!(month_seconds(1_798_761_599_000), 31 * 86_400); // 2026-12-31
+    }
 
     #[test]
     fn month_bounds_roll_over_years() {

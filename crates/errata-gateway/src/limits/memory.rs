@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use errata_core::Condition;
 
-use super::{Counters, CountersError, Lease, Outcome, Verdict, Window, gcra, month_bounds};
+use super::{
+    Counters, CountersError, Lease, Outcome, Verdict, Window, gcra, month_bounds, month_seconds,
+};
 use crate::config::Limits;
 
 const SHARDS: usize = 32;
@@ -111,7 +113,7 @@ impl Counters for MemoryCounters {
                         limit: q,
                         remaining: 0,
                         reset,
-                        window: reset,
+                        window: month_seconds(now_ms),
                     }),
                 });
             }
@@ -119,7 +121,7 @@ impl Counters for MemoryCounters {
                 limit: q,
                 remaining: q - s.used - 1,
                 reset,
-                window: reset,
+                window: month_seconds(now_ms),
             });
         }
 

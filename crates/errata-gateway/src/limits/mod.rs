@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use errata_core::Condition;
 
-pub use clock::{Clock, ManualClock, SystemClock, month_bounds};
+pub use clock::{Clock, ManualClock, SystemClock, month_bounds, month_seconds};
 pub use memory::MemoryCounters;
 pub use redis::{RedisCounters, RedisOptions};
 

@@ -53,7 +53,9 @@ use async_trait::async_trait;
 use errata_core::Condition;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{Counters, CountersError, Lease, Outcome, Verdict, Window, gcra, month_bounds};
+use super::{
+    Counters, CountersError, Lease, Outcome, Verdict, Window, gcra, month_bounds, month_seconds,
+};
 use crate::config::Limits;
 
 /// The decision, atomically. Mirrors `gcra::step` and the order of `MemoryCounters::check`.
@@ -321,7 +323,7 @@ impl Counters for RedisCounters {
                 limit: q,
                 remaining: q.saturating_sub(used).saturating_sub(1),
                 reset,
-                window: reset,
+                window: month_seconds(now_ms),
             }
         });
 
