@@ -786,13 +786,9 @@ fn lint_codes(l: &mut Linter<'_>, raw: &[Spanned<RawCode>]) -> Option<Vec<CodeDe
                 }
             }
         }
-        for name in &declared {
+        for key in rc.args.keys() {
+            let name = key.get_ref();
             if !used.iter().any(|u| u == name) {
-                let key = rc
-                    .args
-                    .keys()
-                    .find(|k| k.get_ref() == name)
-                    .expect("declared from keys");
                 let p = l.at(key);
                 l.warn(
                     p,

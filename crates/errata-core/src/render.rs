@@ -63,7 +63,8 @@ pub struct Rendered {
 impl Rendered {
     /// The body as compact JSON bytes, as sent on the wire.
     pub fn body_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.body).expect("a JSON value always serializes")
+        // A `Value`'s Display is its compact JSON (infallible: object keys are strings).
+        self.body.to_string().into_bytes()
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -80,7 +81,8 @@ impl Rendered {
             out.push_str(&format!("{n}: {v}\n"));
         }
         out.push('\n');
-        out.push_str(&serde_json::to_string_pretty(&self.body).expect("JSON serializes"));
+        // `{:#}` is a `Value`'s pretty JSON, as `to_string_pretty` writes it.
+        out.push_str(&format!("{:#}", self.body));
         out.push('\n');
         out
     }

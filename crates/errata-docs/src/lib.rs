@@ -7,10 +7,11 @@
 //!
 //! ```
 //! let catalog = errata_core::Catalog::builtin();
-//! let md = errata_docs::markdown(catalog);
+//! let md = errata_docs::markdown(catalog)?;
 //! assert!(md.contains(r#"<a id="rate_limit_exceeded"></a>"#));
 //! let doc = errata_docs::openapi(catalog);
 //! assert!(doc["components"]["responses"]["Error429"].is_object());
+//! # Ok::<(), errata_docs::DocsError>(())
 //! ```
 //!
 //! Output is deterministic: examples use a fixed request id in the catalog's format.
@@ -27,12 +28,19 @@ mod retry;
 mod schema;
 mod status;
 
+pub use render::DocsError;
+
 /// The error reference as Markdown: the envelope and its fields, a section per type with a table
 /// of its codes and an example response of each, retry guidance and the status codes used.
 ///
 /// Each code has an explicit anchor (`<a id="rate_limit_exceeded"></a>`), so a catalog's
 /// `doc_url` can point at `{page}#{code}`.
-pub fn markdown(catalog: &Catalog) -> String {
+///
+/// # Errors
+///
+/// A [`DocsError`] only if the embedded templates could not render the page (a bug of errata's,
+/// never of the catalog: tests render them over hostile catalogs).
+pub fn markdown(catalog: &Catalog) -> Result<String, DocsError> {
     render::render("reference.md", &page::build(catalog))
 }
 
@@ -42,7 +50,11 @@ pub fn markdown(catalog: &Catalog) -> String {
 /// Every code's section has the code as its `id` (`#rate_limit_exceeded`), and a filter box
 /// hides, as the user types, the codes whose code, type, status, title and description do not
 /// contain the words typed. All catalog text is HTML-escaped.
-pub fn html(catalog: &Catalog) -> String {
+///
+/// # Errors
+///
+/// As [`markdown`].
+pub fn html(catalog: &Catalog) -> Result<String, DocsError> {
     render::render("reference.html", &page::build(catalog))
 }
 

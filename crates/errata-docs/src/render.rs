@@ -17,7 +17,23 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 /// Renders one of the embedded templates with the page.
-pub(crate) fn render(name: &str, page: &Page) -> String {
+/// The reference page could not be rendered from the embedded templates.
+#[derive(Debug)]
+pub struct DocsError(minijinja::Error);
+
+impl std::fmt::Display for DocsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot render the error reference: {}", self.0)
+    }
+}
+
+impl std::error::Error for DocsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+pub(crate) fn render(name: &str, page: &Page) -> Result<String, DocsError> {
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
@@ -28,12 +44,11 @@ pub(crate) fn render(name: &str, page: &Page) -> String {
     env.add_filter("fence", fence);
     env.add_filter("code_spans", code_spans);
     for (tpl_name, source) in TEMPLATES {
-        env.add_template(tpl_name, source)
-            .expect("the embedded templates parse (checked by tests)");
+        env.add_template(tpl_name, source).map_err(DocsError)?;
     }
     env.get_template(name)
         .and_then(|t| t.render(Value::from_serialize(page)))
-        .expect("the embedded templates render any page (checked by tests)")
+        .map_err(DocsError)
 }
 
 /// Writes a value into the output: strings in `.html` templates through [`html_escape`] (unless

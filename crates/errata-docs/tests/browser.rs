@@ -141,7 +141,7 @@ fn html_reference_works_in_headless_chromium() {
 
     let dir = TempDir::new();
     let page = dir.path().join("errors.html");
-    std::fs::write(&page, errata_docs::html(Catalog::builtin())).expect("write the page");
+    std::fs::write(&page, errata_docs::html(Catalog::builtin()).unwrap()).expect("write the page");
     let page_url = format!("file://{}", page.display());
     let driver = Driver::start(&chromedriver, &dir.path().join("chromedriver.log"));
 

@@ -5,12 +5,12 @@ use errata_core::Catalog;
 
 #[test]
 fn markdown_reference() {
-    insta::assert_snapshot!(errata_docs::markdown(Catalog::builtin()));
+    insta::assert_snapshot!(errata_docs::markdown(Catalog::builtin()).unwrap());
 }
 
 #[test]
 fn html_reference() {
-    insta::assert_snapshot!(errata_docs::html(Catalog::builtin()));
+    insta::assert_snapshot!(errata_docs::html(Catalog::builtin()).unwrap());
 }
 
 #[test]

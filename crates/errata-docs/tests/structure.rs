@@ -219,7 +219,7 @@ fn html_unescape(s: &str) -> String {
 #[test]
 fn markdown_has_an_anchor_and_a_real_example_per_code() {
     for (name, catalog) in catalogs() {
-        let md = errata_docs::markdown(&catalog);
+        let md = errata_docs::markdown(&catalog).unwrap();
         for def in catalog.codes() {
             let anchor = format!(r#"<a id="{}"></a>"#, def.code);
             assert_eq!(
@@ -248,7 +248,7 @@ fn markdown_has_an_anchor_and_a_real_example_per_code() {
 #[test]
 fn html_has_an_anchor_and_a_real_example_per_code() {
     for (name, catalog) in catalogs() {
-        let html = errata_docs::html(&catalog);
+        let html = errata_docs::html(&catalog).unwrap();
         for def in catalog.codes() {
             let id = format!(r#" id="{}""#, def.code);
             assert_eq!(html.matches(&id).count(), 1, "{name}: id of {}", def.code);
@@ -275,7 +275,7 @@ fn html_has_an_anchor_and_a_real_example_per_code() {
 #[test]
 fn html_is_self_contained() {
     for (name, catalog) in catalogs() {
-        let html = errata_docs::html(&catalog);
+        let html = errata_docs::html(&catalog).unwrap();
         assert_eq!(html.matches("<style>").count(), 1, "{name}");
         assert_eq!(
             html.matches("<script").count(),
@@ -298,7 +298,7 @@ fn html_is_self_contained() {
 #[test]
 fn catalog_text_is_escaped() {
     let catalog = hostile();
-    let html = errata_docs::html(&catalog);
+    let html = errata_docs::html(&catalog).unwrap();
     assert!(!html.contains("<script>alert"), "script from the catalog");
     assert!(!html.contains("<img"), "markup from the catalog");
     assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
@@ -306,7 +306,7 @@ fn catalog_text_is_escaped() {
     // The page's own closing tags are not broken by the message.
     assert_eq!(html.matches("<pre").count(), html.matches("</pre>").count());
 
-    let md = errata_docs::markdown(&catalog);
+    let md = errata_docs::markdown(&catalog).unwrap();
     assert!(!md.contains("<img"), "raw HTML in Markdown text");
     assert!(md.contains("# &lt;Acme & \"Co\"&gt; error reference"));
     let row = md

@@ -298,21 +298,30 @@ impl Config {
         };
 
         type Report<'r> = &'r mut dyn FnMut((usize, usize), String, &str);
-        let addr = |s: &Option<Spanned<String>>, default: &str, err: Report<'_>| -> SocketAddr {
-            match s {
-                None => default.parse().expect("default address parses"),
-                Some(s) => s.get_ref().parse().unwrap_or_else(|_| {
-                    err(
-                        at(s.span().start),
-                        format!("`{}` is not a socket address", s.get_ref()),
-                        "write an IP and a port, e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\"",
-                    );
-                    default.parse().expect("default address parses")
-                }),
-            }
-        };
-        let listen = addr(&raw.listen, "127.0.0.1:8080", &mut err);
-        let admin_listen = addr(&raw.admin.listen, "127.0.0.1:8081", &mut err);
+        let addr =
+            |s: &Option<Spanned<String>>, default: SocketAddr, err: Report<'_>| -> SocketAddr {
+                match s {
+                    None => default,
+                    Some(s) => s.get_ref().parse().unwrap_or_else(|_| {
+                        err(
+                            at(s.span().start),
+                            format!("`{}` is not a socket address", s.get_ref()),
+                            "write an IP and a port, e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\"",
+                        );
+                        default
+                    }),
+                }
+            };
+        let listen = addr(
+            &raw.listen,
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            &mut err,
+        );
+        let admin_listen = addr(
+            &raw.admin.listen,
+            SocketAddr::from(([127, 0, 0, 1], 8081)),
+            &mut err,
+        );
 
         let upstream = match &raw.upstream {
             None => "http://127.0.0.1:3000".to_owned(),

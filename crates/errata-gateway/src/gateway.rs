@@ -52,7 +52,7 @@ impl Gateway {
     ) -> Result<Arc<Gateway>, String> {
         let mut catalog = config.catalog.clone();
         catalog.set_doc_url(config.errors_path.clone());
-        let errors_page = Bytes::from(errata_docs::html(&catalog));
+        let errors_page = Bytes::from(errata_docs::html(&catalog).map_err(|e| e.to_string())?);
         let upstream = Upstream::new(
             &config.upstream,
             config.connect_timeout,

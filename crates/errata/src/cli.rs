@@ -113,8 +113,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Docs(args) => {
             let catalog = load_or_builtin(args.catalog.as_deref())?;
             let text = match args.format {
-                DocsFormat::Md => errata_docs::markdown(&catalog),
-                DocsFormat::Html => errata_docs::html(&catalog),
+                DocsFormat::Md => errata_docs::markdown(&catalog).map_err(|e| e.to_string())?,
+                DocsFormat::Html => errata_docs::html(&catalog).map_err(|e| e.to_string())?,
                 DocsFormat::Openapi => {
                     let mut s = serde_json::to_string_pretty(&errata_docs::openapi(&catalog))
                         .map_err(|e| e.to_string())?;
