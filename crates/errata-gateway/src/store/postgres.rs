@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
 
-use super::row::{KeyRow, to_json};
-use super::{KeyRecord, KeyStore, NewKey, StoreError, new_id};
+use super::row::{KeyRow, NewRow, bind_row};
+use super::{KeyRecord, KeyStore, NewKey, StoreError};
 
 /// The channel the schema's trigger notifies on every change of a key.
 pub const CHANNEL: &str = "errata_keys";
@@ -60,23 +60,11 @@ impl KeyStore for PgStore {
         hint: &str,
         now: i64,
     ) -> Result<KeyRecord, StoreError> {
-        let id = new_id();
-        sqlx::query(INSERT)
-            .bind(&id)
-            .bind(hash)
-            .bind(hint)
-            .bind(&key.tenant)
-            .bind(&key.name)
-            .bind(key.environment.as_str())
-            .bind(to_json(&key.scopes))
-            .bind(plan)
-            .bind(to_json(&key.ip_allowlist))
-            .bind(key.limits.as_ref().map(to_json))
-            .bind(key.expires_at)
-            .bind(now)
+        let row = NewRow::new(key, plan, hash, hint, now);
+        bind_row!(sqlx::query(INSERT), row)
             .execute(&self.pool)
             .await?;
-        self.get(&id)
+        self.get(&row.id)
             .await?
             .ok_or_else(|| StoreError("inserted key vanished".into()))
     }
@@ -126,32 +114,20 @@ impl KeyStore for PgStore {
             return Ok(None);
         };
         let old = KeyRecord::try_from(old)?;
-        let new_id = new_id();
-        sqlx::query(INSERT)
-            .bind(&new_id)
-            .bind(hash)
-            .bind(hint)
-            .bind(&old.tenant)
-            .bind(&old.name)
-            .bind(old.environment.as_str())
-            .bind(to_json(&old.scopes))
-            .bind(&old.plan)
-            .bind(to_json(&old.ip_allowlist))
-            .bind(old.limits.as_ref().map(to_json))
-            .bind(old.expires_at)
-            .bind(now)
+        let row = NewRow::replacing(&old, hash, hint, now);
+        bind_row!(sqlx::query(INSERT), row)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1), replaced_by = $2 WHERE id = $3",
         )
         .bind(now)
-        .bind(&new_id)
+        .bind(&row.id)
         .bind(id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.get(&new_id).await
+        self.get(&row.id).await
     }
 
     async fn touch(&self, used: &[(String, i64)]) -> Result<(), StoreError> {

@@ -1,6 +1,6 @@
 //! One `api_keys` row as both databases return it, and its conversion to a [`KeyRecord`].
 
-use super::{KeyRecord, StoreError};
+use super::{KeyRecord, NewKey, StoreError, new_id};
 use crate::keys::Environment;
 
 /// The columns of `api_keys`, the same in SQLite and PostgreSQL.
@@ -57,6 +57,87 @@ impl TryFrom<KeyRow> for KeyRecord {
 }
 
 /// A list or limits column as JSON (these types always serialize).
-pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
+fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
+
+/// The values of one inserted `api_keys` row, in the column order of both stores' `INSERT`.
+pub(crate) struct NewRow<'a> {
+    pub(crate) id: String,
+    pub(crate) hash: &'a str,
+    pub(crate) hint: &'a str,
+    pub(crate) tenant: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) environment: &'static str,
+    pub(crate) scopes: String,
+    pub(crate) plan: &'a str,
+    pub(crate) ip_allowlist: String,
+    pub(crate) limits: Option<String>,
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) created_at: i64,
+}
+
+impl<'a> NewRow<'a> {
+    /// A new key's row.
+    pub(crate) fn new(
+        key: &'a NewKey,
+        plan: &'a str,
+        hash: &'a str,
+        hint: &'a str,
+        now: i64,
+    ) -> Self {
+        NewRow {
+            id: new_id(),
+            hash,
+            hint,
+            tenant: &key.tenant,
+            name: &key.name,
+            environment: key.environment.as_str(),
+            scopes: to_json(&key.scopes),
+            plan,
+            ip_allowlist: to_json(&key.ip_allowlist),
+            limits: key.limits.as_ref().map(to_json),
+            expires_at: key.expires_at,
+            created_at: now,
+        }
+    }
+
+    /// The row replacing `old` on rotation: the same attributes under a new secret.
+    pub(crate) fn replacing(old: &'a KeyRecord, hash: &'a str, hint: &'a str, now: i64) -> Self {
+        NewRow {
+            id: new_id(),
+            hash,
+            hint,
+            tenant: &old.tenant,
+            name: &old.name,
+            environment: old.environment.as_str(),
+            scopes: to_json(&old.scopes),
+            plan: &old.plan,
+            ip_allowlist: to_json(&old.ip_allowlist),
+            limits: old.limits.as_ref().map(to_json),
+            expires_at: old.expires_at,
+            created_at: now,
+        }
+    }
+}
+
+/// Binds a [`NewRow`] to an `INSERT INTO api_keys` query of either database, in column order.
+macro_rules! bind_row {
+    ($query:expr, $row:expr) => {{
+        let r = &$row;
+        $query
+            .bind(&r.id)
+            .bind(r.hash)
+            .bind(r.hint)
+            .bind(r.tenant)
+            .bind(r.name)
+            .bind(r.environment)
+            .bind(&r.scopes)
+            .bind(r.plan)
+            .bind(&r.ip_allowlist)
+            .bind(&r.limits)
+            .bind(r.expires_at)
+            .bind(r.created_at)
+    }};
+}
+pub(crate) use bind_row;

@@ -8,8 +8,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::row::{KeyRow, to_json};
-use super::{KeyRecord, KeyStore, NewKey, StoreError, new_id};
+use super::row::{KeyRow, NewRow, bind_row};
+use super::{KeyRecord, KeyStore, NewKey, StoreError};
 
 /// Keys in a SQLite database.
 #[derive(Clone)]
@@ -69,23 +69,11 @@ impl KeyStore for SqliteStore {
         hint: &str,
         now: i64,
     ) -> Result<KeyRecord, StoreError> {
-        let id = new_id();
-        sqlx::query(INSERT)
-            .bind(&id)
-            .bind(hash)
-            .bind(hint)
-            .bind(&key.tenant)
-            .bind(&key.name)
-            .bind(key.environment.as_str())
-            .bind(to_json(&key.scopes))
-            .bind(plan)
-            .bind(to_json(&key.ip_allowlist))
-            .bind(key.limits.as_ref().map(to_json))
-            .bind(key.expires_at)
-            .bind(now)
+        let row = NewRow::new(key, plan, hash, hint, now);
+        bind_row!(sqlx::query(INSERT), row)
             .execute(&self.pool)
             .await?;
-        self.get(&id)
+        self.get(&row.id)
             .await?
             .ok_or_else(|| StoreError("inserted key vanished".into()))
     }
@@ -143,32 +131,20 @@ impl KeyStore for SqliteStore {
             return Ok(None);
         };
         let old = KeyRecord::try_from(old)?;
-        let new_id = new_id();
-        sqlx::query(INSERT)
-            .bind(&new_id)
-            .bind(hash)
-            .bind(hint)
-            .bind(&old.tenant)
-            .bind(&old.name)
-            .bind(old.environment.as_str())
-            .bind(to_json(&old.scopes))
-            .bind(&old.plan)
-            .bind(to_json(&old.ip_allowlist))
-            .bind(old.limits.as_ref().map(to_json))
-            .bind(old.expires_at)
-            .bind(now)
+        let row = NewRow::replacing(&old, hash, hint, now);
+        bind_row!(sqlx::query(INSERT), row)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?), replaced_by = ? WHERE id = ?",
         )
         .bind(now)
-        .bind(&new_id)
+        .bind(&row.id)
         .bind(id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.get(&new_id).await
+        self.get(&row.id).await
     }
 
     async fn touch(&self, used: &[(String, i64)]) -> Result<(), StoreError> {
