@@ -74,22 +74,39 @@ impl Gateway {
     /// The public router: the error reference page and everything else proxied.
     pub fn router(self: &Arc<Self>) -> axum::Router {
         let page = Arc::clone(self);
+        let other = Arc::clone(self);
+        let errors_page = axum::routing::get(move || {
+            let body = page.errors_page.clone();
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/html; charset=utf-8"),
+                    )],
+                    body,
+                )
+            }
+        })
+        // Any other method on the page is a catalog 405, not axum's empty one.
+        .fallback(move |req: Request| {
+            let gw = Arc::clone(&other);
+            async move {
+                let format = Format::from_accept(
+                    req.headers()
+                        .get(header::ACCEPT)
+                        .and_then(|v| v.to_str().ok()),
+                );
+                let err = ApiError::condition(Condition::MethodNotAllowed)
+                    .arg("method", req.method().as_str())
+                    .arg("path", req.uri().path())
+                    .arg("allowed", "GET, HEAD")
+                    .header("allow", "GET, HEAD")
+                    .request_id(gw.catalog.request_id().generate());
+                error_response(&gw.catalog, &err, format)
+            }
+        });
         axum::Router::new()
-            .route(
-                &self.config.errors_path,
-                axum::routing::get(move || {
-                    let body = page.errors_page.clone();
-                    async move {
-                        (
-                            [(
-                                header::CONTENT_TYPE,
-                                HeaderValue::from_static("text/html; charset=utf-8"),
-                            )],
-                            body,
-                        )
-                    }
-                }),
-            )
+            .route(&self.config.errors_path, errors_page)
             .fallback(handle)
             .with_state(Arc::clone(self))
     }

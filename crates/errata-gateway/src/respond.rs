@@ -29,27 +29,3 @@ pub fn error_response(catalog: &Catalog, err: &ApiError, format: Format) -> Resp
 /// The catalog code a response carries, for logs and metrics.
 #[derive(Clone, Debug)]
 pub struct RenderedCode(pub String);
-
-/// Puts any error response that did not come from the catalog (a router's bare 405, an
-/// extractor's plain-text rejection) into the catalog, keeping its status and `Allow`.
-pub fn normalize(catalog: &Catalog, res: Response) -> Response {
-    if res.status().as_u16() < 400 || res.extensions().get::<RenderedCode>().is_some() {
-        return res;
-    }
-    let status = res.status().as_u16();
-    let allow = res.headers().get(http::header::ALLOW).cloned();
-    let err = ApiError::status(status).request_id(catalog.request_id().generate());
-    let mut out = error_response(catalog, &err, Format::Envelope);
-    if let Some(a) = allow {
-        out.headers_mut().insert(http::header::ALLOW, a);
-    }
-    out
-}
-
-/// [`normalize`] as an axum response mapper for the admin router.
-pub async fn normalize_admin(
-    axum::extract::State(admin): axum::extract::State<std::sync::Arc<crate::admin::Admin>>,
-    res: Response,
-) -> Response {
-    normalize(&admin.catalog, res)
-}

@@ -92,6 +92,20 @@ async fn public_routes_need_no_key_and_the_error_page_is_served() {
     assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
     let page = res.text().await.unwrap();
     assert!(page.contains("id=\"missing_api_key\""));
+    // Another method on the page is a catalog error too.
+    let (status, headers, body) = parts(h.post("/errors").send().await.unwrap()).await;
+    assert_eq!(status, 405);
+    assert_eq!(headers["allow"], "GET, HEAD");
+    let id = request_id(&headers, &body);
+    assert_eq!(
+        body,
+        envelope(
+            "method_not_allowed",
+            "invalid_request_error",
+            "POST is not allowed on /errors. Allowed: GET, HEAD.",
+            &id
+        )
+    );
     h.running.shutdown().await;
 }
 
