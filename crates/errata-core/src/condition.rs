@@ -67,6 +67,18 @@ pub enum Condition {
     ServiceUnavailable,
     /// Anything unexpected: a panic, a bug.
     InternalError,
+    /// The request is not valid HTTP (a control byte in a header, a bad `Content-Length`).
+    MalformedRequest,
+    /// The request target is longer than the server accepts.
+    UriTooLong,
+    /// The request's header section is larger than the server accepts.
+    HeadersTooLarge,
+    /// The client did not finish sending its request head in time.
+    ClientTimeout,
+    /// A request with the same idempotency key is still being processed.
+    IdempotencyKeyInUse,
+    /// The idempotency key was used before with a different request.
+    IdempotencyKeyReused,
 }
 
 /// What a condition brings to a message template: argument names and an example value for each.
@@ -103,6 +115,12 @@ impl Condition {
         Condition::Overloaded,
         Condition::ServiceUnavailable,
         Condition::InternalError,
+        Condition::MalformedRequest,
+        Condition::UriTooLong,
+        Condition::HeadersTooLarge,
+        Condition::ClientTimeout,
+        Condition::IdempotencyKeyInUse,
+        Condition::IdempotencyKeyReused,
     ];
 
     /// The name used in catalog files (`missing_key`).
@@ -136,6 +154,12 @@ impl Condition {
             Condition::Overloaded => "overloaded",
             Condition::ServiceUnavailable => "service_unavailable",
             Condition::InternalError => "internal_error",
+            Condition::MalformedRequest => "malformed_request",
+            Condition::UriTooLong => "uri_too_long",
+            Condition::HeadersTooLarge => "headers_too_large",
+            Condition::ClientTimeout => "client_timeout",
+            Condition::IdempotencyKeyInUse => "idempotency_key_in_use",
+            Condition::IdempotencyKeyReused => "idempotency_key_reused",
         }
     }
 
@@ -162,6 +186,12 @@ impl Condition {
             Overloaded => &[503, 429],
             ServiceUnavailable => &[503],
             InternalError => &[500],
+            MalformedRequest => &[400],
+            UriTooLong => &[414, 400],
+            HeadersTooLarge => &[431, 400],
+            ClientTimeout => &[408, 400],
+            IdempotencyKeyInUse => &[409, 429],
+            IdempotencyKeyReused => &[422, 400, 409],
         }
     }
 
@@ -191,6 +221,9 @@ impl Condition {
             ResourceNotFound => &[("resource", "Campaign"), ("id", "camp_xyz999")],
             RequestTimeout | UpstreamTimeout => &[("timeout", "30")],
             Overloaded | ServiceUnavailable => &[("retry_after", "5")],
+            MalformedRequest => &[("reason", "invalid header value")],
+            ClientTimeout => &[("timeout", "30")],
+            IdempotencyKeyInUse => &[("retry_after", "1")],
             _ => &[],
         }
     }
@@ -227,6 +260,12 @@ impl Condition {
             Overloaded => "the server is shedding load",
             ServiceUnavailable => "a dependency is unavailable",
             InternalError => "an unexpected internal error",
+            MalformedRequest => "the request is not valid HTTP",
+            UriTooLong => "the request target is too long",
+            HeadersTooLarge => "the request's headers are too large",
+            ClientTimeout => "the client did not send its request in time",
+            IdempotencyKeyInUse => "a request with this idempotency key is still in flight",
+            IdempotencyKeyReused => "the idempotency key was used with a different request",
         }
     }
 }
