@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use axum::body::Body;
+use bytes::Bytes;
 use errata_core::Condition;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, Uri};
@@ -32,6 +32,10 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+/// The body errata sends upstream.
+pub type ProxyBody =
+    http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
 /// Who the request is from, as the upstream learns it.
 #[derive(Clone, Debug, Default)]
 pub struct Identity {
@@ -45,7 +49,7 @@ pub struct Identity {
 /// The upstream HTTP client.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpConnector, ProxyBody>,
     base: Uri,
     authority: HeaderValue,
     response_timeout: Duration,
@@ -82,7 +86,7 @@ impl Upstream {
     }
 
     /// Sends the request upstream. `path_and_query` is the client's.
-    pub async fn send(&self, mut req: Request<Body>) -> Result<Response<Incoming>, Condition> {
+    pub async fn send(&self, mut req: Request<ProxyBody>) -> Result<Response<Incoming>, Condition> {
         let pq = req
             .uri()
             .path_and_query()
