@@ -7,7 +7,9 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use errata_core::ApiError;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -28,6 +30,8 @@ pub struct Service {
     /// The worker serving the connection (its shard of per-worker state).
     pub worker: usize,
     pub peer: SocketAddr,
+    /// Where the connection's gate leaves a refusal.
+    pub refusal: Arc<Mutex<Option<ApiError>>>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Service {
@@ -37,22 +41,41 @@ impl hyper::service::Service<Request<Incoming>> for Service {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let svc = self.clone();
+        if svc.gateway.is_marked(&req) {
+            let err = svc.refusal.lock().ok().and_then(|mut s| s.take());
+            return Box::pin(async move { Ok(gateway::gate_refusal(&svc.gateway, err)) });
+        }
         Box::pin(async move { Ok(gateway::handle(&svc.gateway, svc.worker, svc.peer, req).await) })
     }
 }
 
 /// Serves one connection until the client closes it, or `stop` turns true (then the request
 /// in flight is finished and the connection closed).
-pub async fn serve<IO>(io: IO, service: Service, mut stop: watch::Receiver<bool>)
-where
+pub async fn serve<IO>(
+    io: IO,
+    gateway: Arc<Gateway>,
+    worker: usize,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let gw = &service.gateway;
-    let gate = Gate::new(io, gw.config.header_read_timeout, gw.refuser());
+    let refusals = gateway.refusals();
+    let timeout = gateway.config.header_read_timeout;
+    let service = Service {
+        gateway,
+        worker,
+        peer,
+        refusal: Arc::clone(&refusals.slot),
+    };
+    let gate = Gate::new(io, timeout, refusals);
+    // hyper's own head timer starts when it waits for a head, idle time included (the gate's
+    // starts at a head's first byte): twice the gate's bounds idle keep-alive connections
+    // without cutting a head the gate is still timing.
     let conn = http1::Builder::new()
         .max_buf_size(MAX_HEAD_BYTES)
         .timer(TokioTimer::new())
-        .header_read_timeout(gw.config.header_read_timeout)
+        .header_read_timeout(timeout.saturating_mul(2))
         .serve_connection(TokioIo::new(gate), service);
     tokio::pin!(conn);
     let stopped = async move {

@@ -1,6 +1,8 @@
-//! The gate in front of hyper on every public connection: it reads each request head first,
-//! answers a head hyper would refuse, or one that is not complete in time, in the catalog's
-//! envelope and closes; and hands hyper only heads it accepts, followed by their bodies.
+//! The gate in front of hyper on every public connection: it reads each request head first and
+//! hands hyper only heads it accepts, followed by their bodies. A head hyper would refuse, or
+//! one not complete in time, is replaced by a marked request that errata's service answers with
+//! the refusal in the catalog's envelope and `Connection: close`, so that the refusal goes out
+//! through hyper, after every answer to the requests before it on the connection.
 //!
 //! hyper still parses and frames every request. The gate knows where a body ends only for a
 //! `Content-Length` body; after a chunked body or a protocol switch it steps aside for the rest
@@ -8,7 +10,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -22,8 +24,14 @@ use crate::head::{self, Framing, Head, MAX_HEAD_BYTES};
 /// How long a refused connection is drained before it is closed.
 const DRAIN: Duration = Duration::from_secs(1);
 
-/// Renders a refusal as a whole HTTP/1.1 response that closes the connection.
-pub type Refuser = Arc<dyn Fn(ApiError) -> Bytes + Send + Sync>;
+/// Where the gate leaves the refusal for the service, and the marked request that carries it.
+#[derive(Clone)]
+pub struct Refusals {
+    /// The refusal the next marked request is answered with.
+    pub slot: Arc<Mutex<Option<ApiError>>>,
+    /// A request head with the process's secret marker header.
+    pub marked: Bytes,
+}
 
 enum State {
     /// Waiting for a head; `first` for the connection's first request.
@@ -32,11 +40,9 @@ enum State {
     Body(u64),
     /// No more heads are read (chunked body, upgrade).
     Open,
-    /// Writing a refusal from `.1` on, then closing.
-    Refusing(Bytes, usize),
-    /// The refusal is sent: reading what the client still sends, for a bounded time, so that
-    /// closing does not reset the connection before the client has read the answer.
-    Draining,
+    /// A refusal was handed to hyper: what the client still sends is read and dropped, so
+    /// that closing does not reset the connection before the client has read the answer.
+    Refused,
     /// The connection is over.
     Closed,
 }
@@ -54,12 +60,14 @@ pub struct Gate<IO> {
     /// Armed while a head is awaited and not complete.
     deadline: Pin<Box<Sleep>>,
     armed: bool,
-    refuse: Refuser,
+    refusals: Refusals,
+    /// Draining on shutdown after a refusal has started.
+    draining: bool,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Gate<IO> {
     /// A gate on a new connection; its first head must be complete within `timeout`.
-    pub fn new(io: IO, timeout: Duration, refuse: Refuser) -> Gate<IO> {
+    pub fn new(io: IO, timeout: Duration, refusals: Refusals) -> Gate<IO> {
         Gate {
             io,
             buf: Vec::new(),
@@ -69,7 +77,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Gate<IO> {
             timeout,
             deadline: Box::pin(tokio::time::sleep(timeout)),
             armed: true,
-            refuse,
+            refusals,
+            draining: false,
         }
     }
 
@@ -84,12 +93,29 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Gate<IO> {
         }
     }
 
+    /// Replaces what is left of the connection with the marked request carrying `err`.
     fn refuse_with(&mut self, err: ApiError) {
-        let bytes = (self.refuse)(err);
+        if let Ok(mut slot) = self.refusals.slot.lock() {
+            *slot = Some(err);
+        }
         self.buf.clear();
+        self.buf.extend_from_slice(&self.refusals.marked);
         self.pos = 0;
-        self.ready = 0;
-        self.state = State::Refusing(bytes, 0);
+        self.ready = self.buf.len();
+        self.state = State::Refused;
+    }
+
+    /// Reads and drops what the client sends; `Ready` at its end or on an error.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            match ready!(self.fill(cx, MAX_HEAD_BYTES)) {
+                Ok(0) | Err(_) => return Poll::Ready(()),
+                Ok(_) => {
+                    self.buf.clear();
+                    self.pos = 0;
+                }
+            }
+        }
     }
 
     /// Reads more of the connection into the gate's buffer; `Ok(0)` at its end.
@@ -151,29 +177,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Gate<IO> {
             }
             match &mut this.state {
                 State::Closed => return Poll::Ready(Ok(())),
-                State::Refusing(bytes, at) => {
-                    while *at < bytes.len() {
-                        match ready!(Pin::new(&mut this.io).poll_write(cx, &bytes[*at..])) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => *at += n,
-                        }
-                    }
-                    let _ = ready!(Pin::new(&mut this.io).poll_shutdown(cx));
-                    this.deadline.as_mut().reset(Instant::now() + DRAIN);
-                    this.state = State::Draining;
-                }
-                State::Draining => {
-                    if this.deadline.as_mut().poll(cx).is_ready() {
-                        this.state = State::Closed;
-                        continue;
-                    }
-                    match ready!(this.fill(cx, MAX_HEAD_BYTES)) {
-                        Ok(0) | Err(_) => this.state = State::Closed,
-                        Ok(_) => {
-                            this.buf.clear();
-                            this.pos = 0;
-                        }
-                    }
+                State::Refused => {
+                    // hyper has the marked request; it needs nothing more. At the client's
+                    // end, stay pending: hyper is answering.
+                    let _ = this.drain(cx);
+                    return Poll::Pending;
                 }
                 State::Head { first } => {
                     let first = *first;
@@ -274,6 +282,20 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Gate<IO> {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+        let this = self.get_mut();
+        let res = ready!(Pin::new(&mut this.io).poll_shutdown(cx));
+        if matches!(this.state, State::Refused) {
+            // After a refusal: read what the client still sends, for a bounded time, so that
+            // closing does not reset the connection before the client has read the answer.
+            if !this.draining {
+                this.draining = true;
+                this.deadline.as_mut().reset(Instant::now() + DRAIN);
+            }
+            if this.deadline.as_mut().poll(cx).is_pending() {
+                ready!(this.drain(cx));
+            }
+            this.state = State::Closed;
+        }
+        Poll::Ready(res)
     }
 }

@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use crate::auth::KeyCache;
 use crate::client_ip::client_ip;
 use crate::config::Config;
-use crate::gate::Refuser;
+use crate::gate::Refusals;
 use crate::limits::{Clock, Counters};
 use crate::metrics::Metrics;
 use crate::proxy::Upstream;
@@ -27,6 +27,32 @@ use crate::stage::{authenticate, authorize, body, forward, limit, log, respond, 
 use crate::store::KeyStore;
 
 pub use crate::stage::limit::limit_headers;
+
+/// The header of the request the gate hands hyper in place of a head it refuses.
+const GATE_HEADER: &str = "x-errata-gate";
+
+/// The answer to the gate's marked request: the refusal the gate left, in the envelope, and the
+/// connection closed.
+pub fn gate_refusal(gw: &Gateway, err: Option<ApiError>) -> Response<Body> {
+    let started = Instant::now();
+    let err = err.unwrap_or_else(|| {
+        crate::head::Refusal::Malformed("the request head is not valid HTTP/1.1").error()
+    });
+    let trace = Trace {
+        request_id: gw.catalog.request_id().generate(),
+        format: Format::Envelope,
+        method: Method::GET,
+        path: String::new(),
+        route: gw.metrics.unmatched(),
+        key_id: None,
+        tenant: None,
+        upstream_request_id: None,
+    };
+    let mut res = respond::refusal(gw, err, &trace);
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    log::finish(gw, &trace, res, started)
+}
 
 /// The request path: a request in, its answer out. Never fails: a refusal is an answer.
 pub async fn handle(
@@ -141,6 +167,9 @@ pub struct Gateway {
     upstreams: Vec<Upstream>,
     errors_page: Bytes,
     route_names: Vec<String>,
+    /// The secret in the gate's marked request, and that request.
+    marker: String,
+    marked: Bytes,
     /// Keys used since the last flush, per worker.
     last_used: Vec<Mutex<HashMap<String, i64>>>,
 }
@@ -168,6 +197,16 @@ impl Gateway {
         let mut route_names: Vec<String> = config.routes.iter().map(|r| r.name()).collect();
         let metrics = Metrics::new(&route_names, &catalog);
         route_names.push(crate::metrics::UNMATCHED.to_owned());
+        let marker: String = {
+            use rand::Rng;
+            let mut rng = rand::rng();
+            (0..32)
+                .map(|_| format!("{:x}", rng.random_range(0..16u8)))
+                .collect()
+        };
+        let marked = Bytes::from(format!(
+            "GET / HTTP/1.1\r\nhost: errata\r\n{GATE_HEADER}: {marker}\r\n\r\n"
+        ));
         let request_id_header = HeaderName::from_bytes(catalog.request_id().header.as_bytes())
             .unwrap_or(HeaderName::from_static("x-request-id"));
         Ok(Arc::new(Gateway {
@@ -182,6 +221,8 @@ impl Gateway {
             upstreams,
             errors_page,
             route_names,
+            marker,
+            marked,
             last_used: (0..workers).map(|_| Mutex::new(HashMap::new())).collect(),
         }))
     }
@@ -236,11 +277,20 @@ impl Gateway {
         res
     }
 
-    /// How the connection gate answers a request it refuses before hyper has it: the catalog's
-    /// envelope with a new request id, counted and logged like any answer.
-    pub fn refuser(self: &Arc<Self>) -> Refuser {
-        let gw = Arc::clone(self);
-        Arc::new(move |err: ApiError| gw.raw_refusal(err))
+    /// A new connection's refusal slot and the marked request the gate hands hyper in place
+    /// of a head it refuses.
+    pub fn refusals(&self) -> Refusals {
+        Refusals {
+            slot: Arc::new(Mutex::new(None)),
+            marked: self.marked.clone(),
+        }
+    }
+
+    /// Whether a request is the gate's marked one (a client cannot know the marker).
+    pub fn is_marked(&self, req: &Request<Incoming>) -> bool {
+        req.headers()
+            .get(GATE_HEADER)
+            .is_some_and(|v| v.as_bytes() == self.marker.as_bytes())
     }
 
     /// The answer to a connection past `max_connections`.

@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
-use crate::conn::{self, Service};
+use crate::conn;
 use crate::gateway::Gateway;
 
 /// How long a connection past the cap gets to take its 503.
@@ -116,15 +116,11 @@ async fn accept_loop(
             conns.spawn(refuse(tcp, bytes, guard));
             continue;
         }
-        let service = Service {
-            gateway: Arc::clone(&gw),
-            worker,
-            peer,
-        };
+        let gateway = Arc::clone(&gw);
         let stop = stop.clone();
         conns.spawn(async move {
             let _guard = guard;
-            conn::serve(tcp, service, stop).await;
+            conn::serve(tcp, gateway, worker, peer, stop).await;
         });
     }
     drop(listener);

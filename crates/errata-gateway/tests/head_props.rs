@@ -82,7 +82,8 @@ fn agree(bytes: &[u8], rt: &tokio::runtime::Runtime) -> Result<(), TestCaseError
     match (&ours, &theirs) {
         (Verdict::Refused(Some(_)), Verdict::Refused(None)) => Ok(()),
         _ => {
-            prop_assert_eq!(ours, theirs, "input: {:?}", String::from_utf8_lossy(bytes));
+            let shown: String = String::from_utf8_lossy(bytes).chars().take(300).collect();
+            prop_assert_eq!(ours, theirs, "input ({} bytes): {:?}", bytes.len(), shown);
             Ok(())
         }
     }
@@ -92,7 +93,7 @@ fn pieces(alphabet: &'static [u8], max: usize) -> impl Strategy<Value = Vec<u8>>
     vec(select(alphabet), 0..max)
 }
 
-fn words(list: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> {
+fn words(list: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> + Clone {
     select(list).prop_map(|s| s.as_bytes().to_vec())
 }
 
@@ -210,23 +211,24 @@ fn sizes_agree_with_hyper() {
         .enable_all()
         .build()
         .unwrap();
+    let header = |n: usize| format!("GET / HTTP/1.1\r\nx: {}\r\n\r\n", "b".repeat(n));
     let cases = [
         format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(65_533)),
         format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(65_534)),
         format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(100_000)),
-        format!(
-            "GET / HTTP/1.1\r\nx: {}\r\n\r\n",
-            "b".repeat(MAX_HEAD_BYTES - 30)
-        ),
-        format!(
-            "GET / HTTP/1.1\r\nx: {}\r\n\r\n",
-            "b".repeat(MAX_HEAD_BYTES)
-        ),
+        header(MAX_HEAD_BYTES - 30),
+        header(3 * MAX_HEAD_BYTES),
         format!("GET / HTTP/1.1\r\n{}\r\n", "x: 1\r\n".repeat(100)),
         format!("GET / HTTP/1.1\r\n{}\r\n", "x: 1\r\n".repeat(101)),
         format!("GET / HTTP/1.1\r\n{}: 1\r\n\r\n", "n".repeat(70_000)),
     ];
-    for c in cases {
-        agree(c.as_bytes(), &rt).unwrap();
+    for (i, c) in cases.iter().enumerate() {
+        agree(c.as_bytes(), &rt).unwrap_or_else(|e| panic!("case {i}: {e:?}"));
     }
+    // Just past the limit errata refuses; hyper's own bound there depends on how its read
+    // buffer's allocation was rounded, so only errata's answer is fixed.
+    assert_eq!(
+        errata_verdict(header(MAX_HEAD_BYTES).as_bytes()),
+        Verdict::Refused(Some(431))
+    );
 }
