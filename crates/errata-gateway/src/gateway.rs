@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -19,12 +19,12 @@ use crate::config::Config;
 use crate::gate::Refusals;
 use crate::limits::{Clock, Counters};
 use crate::metrics::Metrics;
-use crate::proxy::Upstream;
 use crate::reply::Body;
 use crate::respond::raw_error;
 use crate::stage::route::Routed;
 use crate::stage::{authenticate, authorize, body, forward, limit, log, respond, route};
 use crate::store::KeyStore;
+use crate::upstream::Upstream;
 
 pub use crate::stage::limit::limit_headers;
 
@@ -163,8 +163,8 @@ pub struct Gateway {
     pub metrics: Metrics,
     /// The catalog's request-id header.
     pub request_id_header: HeaderName,
-    /// One upstream client per worker.
-    upstreams: Vec<Upstream>,
+    /// One upstream client (and connection pool) per worker, made on the worker's runtime.
+    upstreams: Vec<OnceLock<Upstream>>,
     errors_page: Bytes,
     route_names: Vec<String>,
     /// The secret in the gate's marked request, and that request.
@@ -185,15 +185,13 @@ impl Gateway {
         catalog.set_doc_url(config.errors_path.clone());
         let errors_page = Bytes::from(errata_docs::html(&catalog).map_err(|e| e.to_string())?);
         let workers = config.workers.max(1);
-        let upstreams = (0..workers)
-            .map(|_| {
-                Upstream::new(
-                    &config.upstream,
-                    config.connect_timeout,
-                    config.response_timeout,
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        // The upstream URL is checked now; each worker makes its client on its own runtime.
+        Upstream::new(
+            &config.upstream,
+            config.connect_timeout,
+            config.response_timeout,
+        )?;
+        let upstreams = (0..workers).map(|_| OnceLock::new()).collect();
         let mut route_names: Vec<String> = config.routes.iter().map(|r| r.name()).collect();
         let metrics = Metrics::new(&route_names, &catalog);
         route_names.push(crate::metrics::UNMATCHED.to_owned());
@@ -227,9 +225,21 @@ impl Gateway {
         }))
     }
 
-    /// The upstream client of `worker`.
-    pub fn upstream(&self, worker: usize) -> &Upstream {
-        &self.upstreams[worker % self.upstreams.len()]
+    /// The upstream client of `worker`, made on first use, on the runtime that uses it (its
+    /// connections' tasks and its pool's sweeper run there).
+    pub fn upstream(&self, worker: usize) -> Option<&Upstream> {
+        let slot = self.upstreams.get(worker)?;
+        if let Some(u) = slot.get() {
+            return Some(u);
+        }
+        let cfg = &self.config;
+        match Upstream::new(&cfg.upstream, cfg.connect_timeout, cfg.response_timeout) {
+            Ok(u) => Some(slot.get_or_init(|| u)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot make the upstream client");
+                None
+            }
+        }
     }
 
     /// The name of a route's metrics slot.

@@ -27,4 +27,5 @@ pub mod respond;
 pub mod serve;
 pub mod stage;
 pub mod store;
+pub mod upstream;
 pub mod worker;

@@ -5,16 +5,17 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::body::{Frame, SizeHint};
 
 use crate::limits::Lease;
+use crate::upstream::UpstreamBody;
 
 /// An answer's body.
 pub enum Body {
     /// Bytes errata made: an error envelope, the error page (`None` once sent).
     Full(Option<Bytes>),
     /// The upstream's body; the lease is released when the body is done or dropped.
-    Upstream(Incoming, Option<Lease>),
+    Upstream(UpstreamBody, Option<Lease>),
 }
 
 impl Body {

@@ -9,8 +9,10 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
+use crate::upstream::{ProxyBody, UpstreamBody};
+
 use crate::gateway::Gateway;
-use crate::proxy::{self, Identity, ProxyBody};
+use crate::proxy::{self, Identity};
 use crate::stage::authenticate::Caller;
 
 /// Sends the request upstream on the worker's client and returns the upstream's answer.
@@ -22,7 +24,7 @@ pub async fn forward(
     ip: IpAddr,
     max_body: u64,
     request_id: &str,
-) -> Result<Response<Incoming>, ApiError> {
+) -> Result<Response<UpstreamBody>, ApiError> {
     let identity = caller.map(|c| Identity {
         tenant: c.record.tenant.clone(),
         key_id: c.record.id.clone(),
@@ -40,7 +42,9 @@ pub async fn forward(
     );
     let body: ProxyBody =
         Limited::new(body, usize::try_from(max_body).unwrap_or(usize::MAX)).boxed_unsync();
-    let upstream = gw.upstream(worker);
+    let Some(upstream) = gw.upstream(worker) else {
+        return Err(ApiError::condition(Condition::UpstreamUnreachable));
+    };
     match upstream.send(Request::from_parts(parts, body)).await {
         Ok(res) => Ok(res),
         Err(Condition::BodyTooLarge) => {

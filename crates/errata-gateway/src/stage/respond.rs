@@ -8,7 +8,8 @@ use errata_core::{ApiError, Format};
 use http::Response;
 use http::header;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+
+use crate::upstream::UpstreamBody;
 
 use crate::gateway::{Gateway, Trace};
 use crate::proxy;
@@ -22,7 +23,7 @@ const MAX_ERROR_BODY: usize = 256 * 1024;
 /// The client's answer from the upstream's.
 pub async fn respond(
     gw: &Gateway,
-    res: Response<Incoming>,
+    res: Response<UpstreamBody>,
     admitted: Admitted,
     trace: &mut Trace,
 ) -> Result<Response<Body>, ApiError> {
@@ -53,7 +54,7 @@ pub fn refusal(gw: &Gateway, err: ApiError, trace: &Trace) -> Response<Body> {
 async fn upstream_error(
     gw: &Gateway,
     mut parts: http::response::Parts,
-    body: Incoming,
+    body: UpstreamBody,
     trace: &mut Trace,
 ) -> Response<Body> {
     let status = parts.status;
