@@ -139,6 +139,11 @@ pub struct Config {
     pub counters_timeout: Duration,
     pub shutdown_grace: Duration,
     pub key_cache_ttl: Duration,
+    /// How long past `key_cache_ttl` a verification is still served while the store is asked
+    /// again (or failing).
+    pub key_cache_max_stale: Duration,
+    /// About how many verifications the cache holds.
+    pub key_cache_capacity: usize,
     pub counters_failure: FailurePolicy,
     pub limit_scope: LimitScope,
     pub default_plan: String,
@@ -168,6 +173,8 @@ struct RawConfig {
     #[serde(default)]
     timeouts: RawTimeouts,
     #[serde(default)]
+    key_cache: RawKeyCache,
+    #[serde(default)]
     failure: RawFailure,
     #[serde(default)]
     limits: RawDefaults,
@@ -194,6 +201,13 @@ struct RawTimeouts {
     counters_ms: Option<u64>,
     shutdown_ms: Option<u64>,
     key_cache_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawKeyCache {
+    capacity: Option<Spanned<u64>>,
+    max_stale_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -499,6 +513,20 @@ impl Config {
 
         let ms = |v: Option<u64>, d: u64| Duration::from_millis(v.unwrap_or(d));
         let t = &raw.timeouts;
+        let key_cache_capacity = match &raw.key_cache.capacity {
+            None => crate::auth::DEFAULT_CAPACITY,
+            Some(c) => {
+                let n = *c.get_ref();
+                if n == 0 || n > 100_000_000 {
+                    err(
+                        at(c.span().start),
+                        format!("key_cache.capacity {n} is out of range"),
+                        "give the most verified keys to keep, from 1 to 100000000 (default 100000)",
+                    );
+                }
+                n as usize
+            }
+        };
 
         let mut plans: BTreeMap<String, Plan> = raw
             .plans
@@ -662,6 +690,11 @@ impl Config {
             counters_timeout: ms(t.counters_ms, 100),
             shutdown_grace: ms(t.shutdown_ms, 10_000),
             key_cache_ttl: ms(t.key_cache_ms, 1_000),
+            key_cache_max_stale: raw
+                .key_cache
+                .max_stale_ms
+                .map_or(crate::auth::DEFAULT_MAX_STALE, Duration::from_millis),
+            key_cache_capacity,
             counters_failure: raw.failure.counters.unwrap_or_default(),
             limit_scope: raw.limits.scope.unwrap_or_default(),
             default_plan,

@@ -59,7 +59,7 @@ impl Gateway {
             config.response_timeout,
         )?;
         Ok(Arc::new(Gateway {
-            cache: Arc::new(KeyCache::new(config.key_cache_ttl)),
+            cache: Arc::new(KeyCache::from_config(&config)),
             config: Arc::new(config),
             catalog: Arc::new(catalog),
             store,
