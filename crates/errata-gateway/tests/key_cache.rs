@@ -273,7 +273,7 @@ async fn a_revocation_during_a_refresh_wins_over_the_refresh() {
     s.store.open_gate();
     let revoked = Err(Some(Condition::RevokedKey));
     // The answer read before the revocation is not installed: the store is asked again.
-    assert_eq!(outcomes(refresher).await, vec![revoked.clone()]);
+    assert_eq!(outcomes(refresher).await, vec![revoked]);
     assert!(outcomes(after).await.iter().all(|o| *o == revoked));
     assert_eq!(s.store.lookups(), 3);
     assert_eq!(s.verify().await.map(|_| ()), revoked);
