@@ -159,6 +159,11 @@ pub struct Config {
     pub workers: usize,
     /// Open public connections allowed at once; past it new ones get the catalog's 503.
     pub max_connections: usize,
+    /// How long past `key_cache_ttl` a verification is still served while the store is asked
+    /// again (or failing).
+    pub key_cache_max_stale: Duration,
+    /// About how many verifications the cache holds.
+    pub key_cache_capacity: usize,
     pub counters_failure: FailurePolicy,
     pub limit_scope: LimitScope,
     pub default_plan: String,
@@ -190,6 +195,8 @@ struct RawConfig {
     #[serde(default)]
     timeouts: RawTimeouts,
     #[serde(default)]
+    key_cache: RawKeyCache,
+    #[serde(default)]
     failure: RawFailure,
     #[serde(default)]
     limits: RawDefaults,
@@ -217,6 +224,13 @@ struct RawTimeouts {
     shutdown_ms: Option<u64>,
     key_cache_ms: Option<u64>,
     header_read_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawKeyCache {
+    capacity: Option<Spanned<u64>>,
+    max_stale_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -557,6 +571,20 @@ impl Config {
 
         let ms = |v: Option<u64>, d: u64| Duration::from_millis(v.unwrap_or(d));
         let t = &raw.timeouts;
+        let key_cache_capacity = match &raw.key_cache.capacity {
+            None => crate::auth::DEFAULT_CAPACITY,
+            Some(c) => {
+                let n = *c.get_ref();
+                if n == 0 || n > 100_000_000 {
+                    err(
+                        at(c.span().start),
+                        format!("key_cache.capacity {n} is out of range"),
+                        "give the most verified keys to keep, from 1 to 100000000 (default 100000)",
+                    );
+                }
+                n as usize
+            }
+        };
 
         let mut plans: BTreeMap<String, Plan> = raw
             .plans
@@ -723,6 +751,11 @@ impl Config {
             header_read_timeout: ms(t.header_read_ms, 30_000),
             workers,
             max_connections,
+            key_cache_max_stale: raw
+                .key_cache
+                .max_stale_ms
+                .map_or(crate::auth::DEFAULT_MAX_STALE, Duration::from_millis),
+            key_cache_capacity,
             counters_failure: raw.failure.counters.unwrap_or_default(),
             limit_scope: raw.limits.scope.unwrap_or_default(),
             default_plan,

@@ -208,7 +208,7 @@ impl Gateway {
         let request_id_header = HeaderName::from_bytes(catalog.request_id().header.as_bytes())
             .unwrap_or(HeaderName::from_static("x-request-id"));
         Ok(Arc::new(Gateway {
-            cache: Arc::new(KeyCache::new(config.key_cache_ttl)),
+            cache: Arc::new(KeyCache::from_config(&config)),
             config: Arc::new(config),
             catalog: Arc::new(catalog),
             store,

@@ -125,3 +125,34 @@ fn workers_connections_and_the_head_timeout() {
         assert!(out.contains(expected), "missing:\n{expected}\nin:\n{out}");
     }
 }
+
+#[test]
+fn the_key_cache_is_configured_and_checked() {
+    let cfg = Config::from_toml(
+        "[timeouts]\nkey_cache_ms = 2000\n\n[key_cache]\ncapacity = 5000\nmax_stale_ms = 3000\n",
+        Path::new("."),
+    )
+    .expect("valid");
+    assert_eq!(cfg.key_cache_ttl, std::time::Duration::from_secs(2));
+    assert_eq!(cfg.key_cache_capacity, 5000);
+    assert_eq!(cfg.key_cache_max_stale, std::time::Duration::from_secs(3));
+
+    let defaults = Config::embedded();
+    assert_eq!(defaults.key_cache_capacity, 100_000);
+    assert_eq!(
+        defaults.key_cache_max_stale,
+        std::time::Duration::from_secs(5)
+    );
+
+    let out = Config::from_toml("[key_cache]\ncapacity = 0\n", Path::new("."))
+        .unwrap_err()
+        .render("errata.toml");
+    assert!(
+        out.starts_with("errata.toml:2:12: error: key_cache.capacity 0 is out of range"),
+        "{out}"
+    );
+    assert!(
+        out.contains("help: give the most verified keys to keep"),
+        "{out}"
+    );
+}
