@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+mod support;
+
 use async_trait::async_trait;
 use errata_core::Condition;
 use errata_gateway::auth::{self, KeyCache};
@@ -346,4 +348,60 @@ async fn the_cache_holds_at_most_its_capacity() {
     let before = s.store.lookups();
     verify_with(&s.store, &cache, &s.key).await.expect("valid");
     assert_eq!(s.store.lookups(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_http_a_key_past_its_cache_entry_is_not_refused_while_the_store_is_slow() {
+    use errata_gateway::limits::{MemoryCounters, SystemClock};
+    use tokio::net::TcpListener;
+
+    let s = setup(50, 60_000).await;
+    // store_ms long enough that the held refresh does not time out (a timed-out refresh ends
+    // its flight, and the next request past freshness starts another).
+    let up = support::upstream(Arc::new(Semaphore::new(0))).await;
+    let cfg = Config::from_toml(
+        &format!("upstream = \"{up}\"\n\n[timeouts]\nkey_cache_ms = 50\nstore_ms = 30000\n"),
+        std::path::Path::new("."),
+    )
+    .expect("config");
+    let running = errata_gateway::serve::start(
+        cfg,
+        Arc::clone(&s.store) as Arc<dyn KeyStore>,
+        Arc::new(MemoryCounters::default()),
+        Arc::new(SystemClock),
+        TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+        TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+    )
+    .await
+    .expect("gateway");
+    let url = format!("http://{}/v1/things", running.addr);
+    let http = reqwest::Client::new();
+    let get = |http: reqwest::Client, url: String, key: String| async move {
+        http.get(url)
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("answer")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(get(http.clone(), url.clone(), s.key.clone()).await, 200);
+    assert_eq!(s.store.lookups(), 1);
+
+    // Past freshness, with the store's answers held back: the one refresh waits, every other
+    // request is served.
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    s.store.gate.forget_permits(1 << 20);
+    let refresher = tokio::spawn(get(http.clone(), url.clone(), s.key.clone()));
+    s.store.until_lookups(2).await;
+    let tasks: Vec<_> = (0..N)
+        .map(|_| tokio::spawn(get(http.clone(), url.clone(), s.key.clone())))
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), 200);
+    }
+    assert_eq!(s.store.lookups(), 2);
+    s.store.open_gate();
+    assert_eq!(refresher.await.expect("task"), 200);
+    assert_eq!(s.store.lookups(), 2);
 }
