@@ -14,6 +14,8 @@ from kaplaix import Kaplaix
 
 URL = os.environ["ERRATA_URL"]
 KEY = os.environ["ERRATA_KEY"]
+#: A key allowed one request a minute.
+LIMITED_KEY = os.environ["ERRATA_LIMITED_KEY"]
 UPSTREAM = os.environ["ERRATA_UPSTREAM"]
 CLOSED = os.environ["ERRATA_CLOSED_URL"]
 

@@ -21,7 +21,7 @@ from kaplaix import (
 )
 from kaplaix._catalog import CODES
 
-from conftest import CLOSED, KEY, UPSTREAM, URL, attempts, fault_id
+from conftest import CLOSED, KEY, LIMITED_KEY, UPSTREAM, URL, attempts, fault_id
 
 REQUEST_ID = re.compile(r"^req_[0-9A-Za-z]{24}$")
 
@@ -129,10 +129,10 @@ def test_retry_after_above_the_ceiling_raises_with_the_wait(make: Any, waits: An
 
 
 def test_the_gateways_rate_limit(make: Any, waits: Any) -> None:
-    with make(max_retry_after=0.5) as client:
-        client.get("/v1/limited")
+    with make(api_key=LIMITED_KEY, max_retry_after=0.5) as client:
+        client.get("/v1/echo")
         with pytest.raises(kaplaix.RateLimitedError) as caught:
-            client.get("/v1/limited")
+            client.get("/v1/echo")
     e = caught.value
     assert e.code == "RATE_LIMITED" and e.retryable
     assert e.retry_after is not None and 1 <= e.retry_after <= 60

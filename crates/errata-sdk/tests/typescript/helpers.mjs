@@ -7,6 +7,8 @@ import { Kaplaix } from "@kaplaix/sdk-ts";
 
 export const URL = process.env.ERRATA_URL;
 export const KEY = process.env.ERRATA_KEY;
+/** A key allowed one request a minute. */
+export const LIMITED_KEY = process.env.ERRATA_LIMITED_KEY;
 export const UPSTREAM = process.env.ERRATA_UPSTREAM;
 export const CLOSED = process.env.ERRATA_CLOSED_URL;
 export const CASES = process.env.ERRATA_CASES;

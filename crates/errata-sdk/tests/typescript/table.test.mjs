@@ -5,9 +5,14 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import { ERROR_CLASSES, KaplaixError, KaplaixTimeoutError } from "@kaplaix/sdk-ts";
-import { errorFromResponse } from "@kaplaix/sdk-ts/errors.js";
-import { decide, DEFAULT_MAX_RETRIES, INITIAL_RETRY_DELAY, MAX_RETRY_AFTER, MAX_RETRY_DELAY } from "@kaplaix/sdk-ts/retry.js";
+import { pathToFileURL } from "node:url";
 import { CASES } from "./helpers.mjs";
+
+// The internals are not exported by the package: load them from its folder (the same files, so
+// the same module instances as "@kaplaix/sdk-ts").
+const internal = (file) => import(pathToFileURL(`${process.env.ERRATA_SDK_DIR}/${file}`).href);
+const { errorFromResponse } = await internal("errors.js");
+const { decide, DEFAULT_MAX_RETRIES, INITIAL_RETRY_DELAY, MAX_RETRY_AFTER, MAX_RETRY_DELAY } = await internal("retry.js");
 
 const table = JSON.parse(readFileSync(CASES, "utf8"));
 const policy = {

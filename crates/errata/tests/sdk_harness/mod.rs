@@ -236,6 +236,8 @@ pub struct Gateway {
     child: Child,
     pub url: String,
     pub key: String,
+    /// A key whose own limit is one request a minute.
+    pub limited_key: String,
 }
 
 impl Drop for Gateway {
@@ -273,34 +275,14 @@ burst = 0
 monthly_quota = 100000000
 concurrency = 1000
 
-[[routes]]
-path = "/v1/limited"
-limits = {{ rate = 1, per_seconds = 60 }}
-
-[[routes]]
-path = "/"
 "#,
             catalog.display()
         ),
     )
     .unwrap();
-    let out = must(
-        errata()
-            .args([
-                "keys",
-                "create",
-                "--tenant",
-                "sdk",
-                "--name",
-                "sdk-tests",
-                "--json",
-                "--config",
-            ])
-            .arg(&cfg),
-    );
-    let start = out.find('{').expect("keys create --json prints JSON");
-    let issued: Value = serde_json::from_str(&out[start..]).expect("the issued key as JSON");
-    let key = issued["secret"].as_str().unwrap().to_owned();
+    let key = create_key(&cfg, "sdk-tests", &[]);
+    // A key allowed one request a minute, for the gateway's own rate limit.
+    let limited_key = create_key(&cfg, "sdk-limited", &["--rate", "1", "--per-seconds", "60"]);
     let mut child = errata()
         .args(["serve", "--config"])
         .arg(&cfg)
@@ -323,7 +305,23 @@ path = "/"
         child,
         url: url.expect("the gateway prints where it listens"),
         key,
+        limited_key,
     }
+}
+
+fn create_key(cfg: &Path, name: &str, extra: &[&str]) -> String {
+    let out = must(
+        errata()
+            .args([
+                "keys", "create", "--tenant", "sdk", "--name", name, "--json",
+            ])
+            .args(extra)
+            .arg("--config")
+            .arg(cfg),
+    );
+    let start = out.find('{').expect("keys create --json prints JSON");
+    let issued: Value = serde_json::from_str(&out[start..]).expect("the issued key as JSON");
+    issued["secret"].as_str().unwrap().to_owned()
 }
 
 /// A loopback URL where nothing listens.
@@ -346,6 +344,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 pub fn suite_env(cmd: &mut Command, gw: &Gateway, up: &Upstream, sdk: &Path) {
     cmd.env("ERRATA_URL", &gw.url)
         .env("ERRATA_KEY", &gw.key)
+        .env("ERRATA_LIMITED_KEY", &gw.limited_key)
         .env("ERRATA_UPSTREAM", &up.url)
         .env("ERRATA_CLOSED_URL", closed_url())
         .env("ERRATA_SDK_DIR", sdk)
