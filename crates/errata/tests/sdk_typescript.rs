@@ -87,7 +87,7 @@ fn typescript_sdk_against_a_real_gateway() {
                 "--moduleResolution",
                 "nodenext",
             ])
-            .args(["--target", "es2022", "--lib", "es2022,dom", "--types", ""])
+            .args(["--target", "es2022", "--lib", "es2022,dom"])
             .arg(tests.join("consumer.ts"))
             .current_dir(&project),
     );

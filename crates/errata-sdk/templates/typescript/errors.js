@@ -10,7 +10,7 @@ const BRAND = Symbol.for({{ (package ~ ":error") | str }});
 const PROBLEM_JSON = "application/problem+json";
 
 function brand(target, kind) {
-  Object.defineProperty(target, BRAND, { value: kind, enumerable: false });
+  Object.defineProperty(target, BRAND, { value: kind, enumerable: false, writable: true, configurable: true });
 }
 
 function named(cls, name) {
