@@ -121,3 +121,49 @@ pub fn write(dir: &Path, files: &[File]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The names the generated SDKs use for a catalog with default options: what docs show in
+/// their examples.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SdkNames {
+    /// The client class (`Kaplaix`).
+    pub class: String,
+    /// The API error's class (`KaplaixError`).
+    pub error: String,
+    pub network_error: String,
+    pub timeout_error: String,
+    /// The Python import package (`kaplaix`).
+    pub python_package: String,
+    /// The npm package (`@kaplaix/sdk-ts`).
+    pub npm_package: String,
+    /// Each code with its class, in catalog order.
+    pub codes: Vec<(String, String)>,
+}
+
+/// The names [`python`] and [`typescript`] give a catalog's classes and packages by default.
+///
+/// ```
+/// let catalog = errata_core::Catalog::from_toml(include_str!("../../../catalogs/kaplaix.toml"))?;
+/// let names = errata_sdk::sdk_names(&catalog);
+/// assert_eq!(names.error, "KaplaixError");
+/// assert!(names.codes.contains(&("RATE_LIMITED".into(), "RateLimitedError".into())));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn sdk_names(catalog: &Catalog) -> SdkNames {
+    let class = names::class_name(catalog.name());
+    let python_package = names::python_package(catalog.name());
+    // Derived names are always valid, so building the model cannot fail.
+    let codes = match model::build(catalog, python_package.clone(), None) {
+        Ok(m) => m.codes.into_iter().map(|c| (c.code, c.class)).collect(),
+        Err(_) => Vec::new(),
+    };
+    SdkNames {
+        error: format!("{class}Error"),
+        network_error: format!("{class}NetworkError"),
+        timeout_error: format!("{class}TimeoutError"),
+        npm_package: names::npm_package(catalog.name()),
+        python_package,
+        codes,
+        class,
+    }
+}
