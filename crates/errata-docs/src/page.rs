@@ -156,7 +156,10 @@ pub(crate) struct SdkSection {
 
 fn sdk_section(catalog: &Catalog) -> SdkSection {
     let names = errata_sdk::sdk_names(catalog);
-    let code = catalog.code_for(errata_core::Condition::RateLimited).code.clone();
+    let code = catalog
+        .code_for(errata_core::Condition::RateLimited)
+        .code
+        .clone();
     let class = names
         .codes
         .iter()

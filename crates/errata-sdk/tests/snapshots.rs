@@ -41,16 +41,26 @@ fn tree(files: &[File], full: impl Fn(&str) -> bool) -> String {
 }
 
 fn data_file(path: &str) -> bool {
-    ["_catalog.py", "__init__.py", "catalog.js", "catalog.d.ts", "index.js", "package.json"]
-        .iter()
-        .any(|name| path.ends_with(name))
+    [
+        "_catalog.py",
+        "__init__.py",
+        "catalog.js",
+        "catalog.d.ts",
+        "index.js",
+        "package.json",
+    ]
+    .iter()
+    .any(|name| path.ends_with(name))
 }
 
 #[test]
 fn kaplaix_in_full() {
     let c = catalog("kaplaix");
     let opts = Options::default();
-    insta::assert_snapshot!("kaplaix_python", tree(&python(&c, &opts).unwrap(), |_| true));
+    insta::assert_snapshot!(
+        "kaplaix_python",
+        tree(&python(&c, &opts).unwrap(), |_| true)
+    );
     insta::assert_snapshot!(
         "kaplaix_typescript",
         tree(&typescript(&c, &opts).unwrap(), |_| true)
@@ -78,8 +88,16 @@ fn generation_is_deterministic() {
     for name in ["default", "kaplaix", "klayrai", "klyra", "bearer"] {
         let c = catalog(name);
         let opts = Options::default();
-        assert_eq!(python(&c, &opts).unwrap(), python(&c, &opts).unwrap(), "{name}");
-        assert_eq!(typescript(&c, &opts).unwrap(), typescript(&c, &opts).unwrap(), "{name}");
+        assert_eq!(
+            python(&c, &opts).unwrap(),
+            python(&c, &opts).unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            typescript(&c, &opts).unwrap(),
+            typescript(&c, &opts).unwrap(),
+            "{name}"
+        );
     }
 }
 
@@ -87,8 +105,18 @@ fn generation_is_deterministic() {
 fn names_derive_from_the_catalog_and_can_be_overridden() {
     let c = catalog("kaplaix");
     let files = python(&c, &Options::default()).unwrap();
-    let init = files.iter().find(|f| f.path == "src/kaplaix/__init__.py").unwrap();
-    for name in ["Kaplaix,", "AsyncKaplaix", "KaplaixError,", "KaplaixNetworkError,", "KaplaixTimeoutError,", "RateLimitedError,"] {
+    let init = files
+        .iter()
+        .find(|f| f.path == "src/kaplaix/__init__.py")
+        .unwrap();
+    for name in [
+        "Kaplaix,",
+        "AsyncKaplaix",
+        "KaplaixError,",
+        "KaplaixNetworkError,",
+        "KaplaixTimeoutError,",
+        "RateLimitedError,",
+    ] {
         assert!(init.contents.contains(name), "{name}");
     }
     let custom = Options {
@@ -96,10 +124,23 @@ fn names_derive_from_the_catalog_and_can_be_overridden() {
         class: Some("Events".into()),
     };
     let files = python(&c, &custom).unwrap();
-    let init = files.iter().find(|f| f.path == "src/kaplaix_events/__init__.py").unwrap();
-    assert!(init.contents.contains("from ._client import Events, AsyncEvents"));
+    let init = files
+        .iter()
+        .find(|f| f.path == "src/kaplaix_events/__init__.py")
+        .unwrap();
+    assert!(
+        init.contents
+            .contains("from ._client import Events, AsyncEvents")
+    );
     assert!(init.contents.contains("    EventsTimeoutError,"));
-    let ts = typescript(&c, &Options { package: Some("@acme/events".into()), class: Some("Events".into()) }).unwrap();
+    let ts = typescript(
+        &c,
+        &Options {
+            package: Some("@acme/events".into()),
+            class: Some("Events".into()),
+        },
+    )
+    .unwrap();
     let pkg = ts.iter().find(|f| f.path == "package.json").unwrap();
     assert!(pkg.contents.contains(r#""name": "@acme/events""#));
     let index = ts.iter().find(|f| f.path == "index.d.ts").unwrap();
@@ -109,13 +150,25 @@ fn names_derive_from_the_catalog_and_can_be_overridden() {
 #[test]
 fn unusable_names_are_refused_with_the_fix() {
     let c = catalog("kaplaix");
-    let bad_py = Options { package: Some("kaplaix-sdk".into()), class: None };
+    let bad_py = Options {
+        package: Some("kaplaix-sdk".into()),
+        class: None,
+    };
     let e = python(&c, &bad_py).unwrap_err().to_string();
-    assert!(e.contains("--package `kaplaix-sdk` is not a Python package name"), "{e}");
-    let bad_npm = Options { package: Some("@Kaplaix/SDK".into()), class: None };
+    assert!(
+        e.contains("--package `kaplaix-sdk` is not a Python package name"),
+        "{e}"
+    );
+    let bad_npm = Options {
+        package: Some("@Kaplaix/SDK".into()),
+        class: None,
+    };
     let e = typescript(&c, &bad_npm).unwrap_err().to_string();
     assert!(e.contains("not an npm package name"), "{e}");
-    let bad_class = Options { package: None, class: Some("2fast".into()) };
+    let bad_class = Options {
+        package: None,
+        class: Some("2fast".into()),
+    };
     let e = typescript(&c, &bad_class).unwrap_err().to_string();
     assert!(e.contains("--class `2fast` is not a class name"), "{e}");
 }

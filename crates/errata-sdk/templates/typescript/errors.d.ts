@@ -8,6 +8,7 @@ export interface ExceptionOptions {
   attempts?: number;
   method?: string | null;
   url?: string | null;
+  requestHeaders?: Record<string, string>;
 }
 
 /** The root of every error this SDK throws. */
@@ -19,6 +20,8 @@ export declare class {{ exception }} extends Error {
   attempts: number;
   method: string | null;
   url: string | null;
+  /** The headers sent, the API key's replaced by `<redacted>`. */
+  requestHeaders: Record<string, string>;
 }
 
 export interface ErrorInit extends ExceptionOptions {
@@ -35,7 +38,6 @@ export interface ErrorInit extends ExceptionOptions {
   retryAfter?: number | null;
   docUrl?: string | null;
   inCatalog?: boolean;
-  requestHeaders?: Record<string, string>;
 }
 
 /** The API answered with an error status (4xx or 5xx). */

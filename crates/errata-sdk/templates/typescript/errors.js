@@ -29,6 +29,8 @@ export class {{ exception }} extends Error {
     this.attempts = o.attempts ?? 1;
     this.method = o.method ?? null;
     this.url = o.url ?? null;
+    /** The headers sent, the API key's replaced by `<redacted>`. */
+    this.requestHeaders = o.requestHeaders ?? {};
   }
 }
 named({{ exception }}, {{ exception | str }});

@@ -215,6 +215,8 @@ def test_errors_pickle_without_the_api_key(make: Any) -> None:
         client.get(f"/v1/fault/{fault_id()}?status=429&code=RATE_LIMITED&retry_after=3")
     e = caught.value
     assert e.request_headers["Authorization"] == "<redacted>"
+    assert e.request_headers["x-request-id"] == e.client_request_id
+    assert REQUEST_ID.match(e.client_request_id or "")
     data = pickle.dumps(e)
     assert KEY.encode() not in data
     back = pickle.loads(data)

@@ -210,5 +210,7 @@ test("the key never shows in the client or in an error", async () => {
   const { client } = make({ maxRetries: 0 });
   assert.ok(!JSON.stringify(client).includes(KEY));
   const e = await rejection(client.get(`/v1/fault/${faultId()}?status=500&code=INTERNAL_ERROR`));
+  assert.equal(e.requestHeaders.Authorization, "<redacted>");
+  assert.equal(e.requestHeaders["x-request-id"], e.clientRequestId);
   assert.ok(!JSON.stringify(e).includes(KEY));
 });
