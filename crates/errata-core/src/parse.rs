@@ -125,3 +125,14 @@ impl Catalog {
         }
     }
 }
+
+impl Catalog {
+    /// Where the envelope puts a whole-value placeholder (`code`, `message`, `request_id`...),
+    /// as the object keys from the body's root; `None` when the envelope has no such field.
+    /// This is where [`Catalog::parse_body`] reads it back, and what generated SDKs follow.
+    pub fn field_path(&self, name: &str) -> Option<Vec<String>> {
+        let mut path = Vec::new();
+        placeholder_path(&self.envelope.body, name, &mut path)
+            .then(|| path.into_iter().map(str::to_owned).collect())
+    }
+}

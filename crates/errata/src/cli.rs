@@ -1,4 +1,4 @@
-//! Subcommands: `catalog check`, `catalog diff`, `render`, `docs`.
+//! Subcommands: `catalog check`, `catalog diff`, `render`, `docs`, `sdk`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,6 +28,9 @@ enum Command {
     /// Manage API keys in the configured store.
     #[command(subcommand)]
     Keys(crate::gateway_cli::KeysCommand),
+    /// Generate a Python or TypeScript SDK whose error classes and retries come from a catalog.
+    #[command(subcommand)]
+    Sdk(crate::sdk_cli::SdkCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -110,6 +113,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Render(args) => render(args),
         Command::Serve(args) => crate::gateway_cli::serve(args),
         Command::Keys(cmd) => crate::gateway_cli::keys(cmd),
+        Command::Sdk(cmd) => crate::sdk_cli::run(cmd, load_or_builtin),
         Command::Docs(args) => {
             let catalog = load_or_builtin(args.catalog.as_deref())?;
             let text = match args.format {
