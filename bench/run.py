@@ -177,12 +177,13 @@ def nginx_bin() -> str:
     return shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def build(skip: bool) -> float | None:
+def build(skip: bool, profile: str = "release") -> float | None:
     if skip:
-        log("--no-build: using the existing release binaries")
+        log(f"--no-build: using the existing {profile} binaries")
         return None
-    argv = ["cargo", "build", "--release", "-p", "errata", "--bin", "errata",
-            "-p", "errata-gateway", "--example", "bench_upstream"]
+    argv = ["cargo", "build", *(["--release"] if profile == "release" else []),
+            "-p", "errata", "--bin", "errata", "-p", "errata-gateway", "--example",
+            "bench_upstream"]
     log("building: " + " ".join(argv))
     t0 = time.monotonic()
     if subprocess.run(argv, cwd=ROOT).returncode != 0:
@@ -503,6 +504,9 @@ def main() -> int:
                     help="skip the second errata instance with RUST_LOG=info (a JSON access "
                          "log line per request, written to a file in the temp dir)")
     ap.add_argument("--no-build", action="store_true", help="skip the release build")
+    ap.add_argument("--profile", choices=["release", "dev"], default="release",
+                    help="binaries to run (default release); dev only checks the script's "
+                         "flow end to end without a release build")
     ap.add_argument("--no-redis", dest="redis", action="store_false",
                     help="skip errata with Redis counters (needs redis-server otherwise)")
     ap.add_argument("--max-wait", type=int, default=120,
@@ -537,10 +541,12 @@ def main() -> int:
     started = time.monotonic()
     try:
         ensure_tools()
-        build_secs = build(args.no_build)
-        tdir = target_dir()
-        errata = tdir / "release" / "errata"
-        upstream_bin = tdir / "release" / "examples" / "bench_upstream"
+        build_secs = build(args.no_build, args.profile)
+        tdir = target_dir() / ("release" if args.profile == "release" else "debug")
+        if args.profile != "release":
+            log("warning: --profile dev checks the script's flow; its numbers mean nothing")
+        errata = tdir / "errata"
+        upstream_bin = tdir / "examples" / "bench_upstream"
         for b in (errata, upstream_bin):
             if not b.exists():
                 raise BenchError(f"{b} is missing: run without --no-build")
