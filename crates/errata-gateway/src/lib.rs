@@ -22,3 +22,4 @@ pub mod proxy;
 pub mod respond;
 pub mod serve;
 pub mod store;
+pub mod tls;
