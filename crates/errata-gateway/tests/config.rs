@@ -92,6 +92,40 @@ fn the_embedded_defaults_need_no_file() {
     assert!(c.routes[0].auth);
 }
 
+#[test]
+fn workers_connections_and_the_head_timeout() {
+    let cfg = Config::from_toml(
+        "workers = 3\nmax_connections = 500\n[timeouts]\nheader_read_ms = 1500\n",
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(cfg.workers, 3);
+    assert_eq!(cfg.max_connections, 500);
+    assert_eq!(
+        cfg.header_read_timeout,
+        std::time::Duration::from_millis(1500)
+    );
+
+    let defaults = Config::embedded();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(defaults.workers, cores);
+    assert_eq!(defaults.max_connections, 10_000);
+    assert_eq!(
+        defaults.header_read_timeout,
+        std::time::Duration::from_secs(30)
+    );
+
+    let out = Config::from_toml("workers = 0\nmax_connections = -1\n", Path::new("."))
+        .unwrap_err()
+        .render("errata.toml");
+    for expected in [
+        "errata.toml:1:11: error: workers = 0 must be at least 1",
+        "errata.toml:2:19: error: max_connections = -1 must be at least 1",
+    ] {
+        assert!(out.contains(expected), "missing:\n{expected}\nin:\n{out}");
+    }
+}
+
 #[path = "support/certs.rs"]
 mod certs;
 
@@ -145,36 +179,4 @@ fn tls_settings_name_the_file_and_the_fix() {
         assert!(out.contains(&expected), "missing:\n{expected}\nin:\n{out}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
-#[test]
-fn workers_connections_and_the_head_timeout() {
-    let cfg = Config::from_toml(
-        "workers = 3\nmax_connections = 500\n[timeouts]\nheader_read_ms = 1500\n",
-        Path::new("."),
-    )
-    .unwrap();
-    assert_eq!(cfg.workers, 3);
-    assert_eq!(cfg.max_connections, 500);
-    assert_eq!(
-        cfg.header_read_timeout,
-        std::time::Duration::from_millis(1500)
-    );
-
-    let defaults = Config::embedded();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert_eq!(defaults.workers, cores);
-    assert_eq!(defaults.max_connections, 10_000);
-    assert_eq!(
-        defaults.header_read_timeout,
-        std::time::Duration::from_secs(30)
-    );
-
-    let out = Config::from_toml("workers = 0\nmax_connections = -1\n", Path::new("."))
-        .unwrap_err()
-        .render("errata.toml");
-    for expected in [
-        "errata.toml:1:11: error: workers = 0 must be at least 1",
-        "errata.toml:2:19: error: max_connections = -1 must be at least 1",
-    ] {
-        assert!(out.contains(expected), "missing:\n{expected}\nin:\n{out}");
-    }
 }
