@@ -196,3 +196,28 @@ async fn an_https_upstream_behind_a_private_ca_is_reached_and_a_wrong_ca_refused
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "bad_gateway", "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_can_speak_tls_too() {
+    let dir = temp_dir("admin-tls");
+    let ca = TestCa::new("admin CA");
+    let (cert, key) = ca
+        .leaf(&["localhost"])
+        .write(&dir, "admin.pem", "admin.key");
+    let extra = format!(
+        "[admin.tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    // The harness adds its own [admin] table; this one is [admin.tls], a sub-table of it.
+    let h = support::start(&extra).await;
+    let (status, _, body) = https_get(
+        h.running.admin_addr,
+        &ca,
+        false,
+        "/keys",
+        "admin-token-0123456789",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -73,3 +73,43 @@ pub async fn accept(acceptor: &TlsAcceptor, tcp: TcpStream, timeout: Duration) -
         }
     }
 }
+
+/// Serves the admin API over TLS (HTTP/1.1) until `stop` turns true. Connections are served as
+/// they come; those open at shutdown are dropped with the runtime.
+pub async fn serve_admin(
+    listener: tokio::net::TcpListener,
+    acceptor: TlsAcceptor,
+    app: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    tokio::pin!(stopped);
+    loop {
+        let tcp = tokio::select! {
+            res = listener.accept() => match res {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = &mut stopped => return,
+        };
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let Some(a) = accept(&acceptor, tcp, HANDSHAKE_TIMEOUT).await else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(a.stream), service)
+                .await
+            {
+                tracing::debug!(error = %e, "admin connection ended with an error");
+            }
+        });
+    }
+}
