@@ -133,7 +133,12 @@ pub enum FailurePolicy {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// TLS on the public listener (`[tls]`); plain HTTP without it.
+    pub tls: Option<crate::tls::TlsFiles>,
     pub upstream: String,
+    /// A private CA an `https://` upstream's certificate is verified against, instead of the
+    /// system's roots.
+    pub upstream_ca: Option<PathBuf>,
     pub catalog: Catalog,
     pub catalog_path: Option<PathBuf>,
     pub store_url: String,
@@ -146,6 +151,8 @@ pub struct Config {
     pub trusted_request_id_header: Option<String>,
     pub errors_path: String,
     pub admin_listen: SocketAddr,
+    /// TLS on the admin listener (`[admin.tls]`).
+    pub admin_tls: Option<crate::tls::TlsFiles>,
     pub admin_token: Option<String>,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
@@ -178,7 +185,9 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     listen: Option<Spanned<String>>,
+    tls: Option<Spanned<RawTls>>,
     upstream: Option<Spanned<String>>,
+    upstream_ca: Option<Spanned<String>>,
     catalog: Option<Spanned<String>>,
     store: Option<Spanned<String>>,
     counters: Option<Spanned<String>>,
@@ -212,6 +221,15 @@ struct RawAdmin {
     listen: Option<Spanned<String>>,
     token: Option<String>,
     token_env: Option<Spanned<String>>,
+    tls: Option<Spanned<RawTls>>,
+}
+
+/// A listener's certificate chain and key (PEM files).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: Spanned<String>,
+    key: Spanned<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -364,16 +382,58 @@ impl Config {
             None => "http://127.0.0.1:3000".to_owned(),
             Some(u) => {
                 let s = u.get_ref().trim_end_matches('/').to_owned();
-                if !s.starts_with("http://") || s.parse::<http::Uri>().is_err() {
+                if !(s.starts_with("http://") || s.starts_with("https://"))
+                    || s.parse::<http::Uri>().is_err()
+                {
                     err(
                         at(u.span().start),
                         format!("upstream `{}` is not an http:// URL", u.get_ref()),
-                        "give the upstream's base URL, e.g. \"http://127.0.0.1:3000\"",
+                        "give the upstream's base URL, e.g. \"http://127.0.0.1:3000\" or \"https://api.internal\"",
                     );
                 }
                 s
             }
         };
+        // TLS: listener certificates loaded once (a missing file or a key that does not match
+        // the certificate stops the gateway here), the upstream's private CA read once.
+        let tls_files = |t: &Option<Spanned<RawTls>>, err: Report<'_>| {
+            let t = t.as_ref()?.get_ref();
+            crate::tls::settings::listener_files(t.cert.get_ref(), t.key.get_ref(), base)
+                .map_err(|e| {
+                    let span = if e.file == base.join(t.key.get_ref()) {
+                        &t.key
+                    } else {
+                        &t.cert
+                    };
+                    err(
+                        at(span.span().start),
+                        format!("{}: {}", e.file.display(), e.problem),
+                        e.fix,
+                    );
+                })
+                .ok()
+        };
+        let tls = tls_files(&raw.tls, &mut err);
+        let admin_tls = tls_files(&raw.admin.tls, &mut err);
+        let upstream_ca = raw.upstream_ca.as_ref().and_then(|ca| {
+            if !upstream.starts_with("https://") {
+                err(
+                    at(ca.span().start),
+                    "upstream_ca is set but the upstream is not https://".into(),
+                    "write the upstream as https://..., or drop upstream_ca",
+                );
+                return None;
+            }
+            crate::tls::settings::upstream_ca(ca.get_ref(), base)
+                .map_err(|e| {
+                    err(
+                        at(ca.span().start),
+                        format!("{}: {}", e.file.display(), e.problem),
+                        e.fix,
+                    )
+                })
+                .ok()
+        });
 
         let (catalog, catalog_path) = match &raw.catalog {
             None => (Catalog::builtin().clone(), None),
@@ -415,6 +475,11 @@ impl Config {
                     Some(file) if !file.starts_with('/') && !file.starts_with(':') => {
                         format!("sqlite://{}", base.join(file).display())
                     }
+                    _ if v.starts_with("postgres") => crate::tls::settings::postgres_url(v, base)
+                        .unwrap_or_else(|(msg, fix)| {
+                            err(at(s.span().start), format!("store: {msg}"), fix);
+                            v.clone()
+                        }),
                     _ => v.clone(),
                 }
             }
@@ -433,7 +498,10 @@ impl Config {
                         "use \"memory://\" for one instance, \"redis://HOST:6379\" for several",
                     );
                 }
-                v.clone()
+                crate::tls::settings::redis_url(v, base).unwrap_or_else(|(msg, fix)| {
+                    err(at(s.span().start), format!("counters: {msg}"), fix);
+                    v.clone()
+                })
             }
         };
 
@@ -728,7 +796,9 @@ impl Config {
         }
         Ok(Config {
             listen,
+            tls,
             upstream,
+            upstream_ca,
             catalog,
             catalog_path,
             store_url,
@@ -741,6 +811,7 @@ impl Config {
                 .map(|h| h.to_ascii_lowercase()),
             errors_path,
             admin_listen,
+            admin_tls,
             admin_token,
             connect_timeout: ms(t.connect_ms, 2_000),
             response_timeout: ms(t.response_ms, 30_000),

@@ -13,8 +13,8 @@ use errata_core::ApiError;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
@@ -92,5 +92,43 @@ pub async fn serve<IO>(
         && !e.is_incomplete_message()
     {
         tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Serves one HTTP/2 connection (TLS with ALPN `h2`) with the same service: every request goes
+/// down the same path as on HTTP/1.1. hyper's HTTP/2 server parses heads itself, so the gate
+/// (an HTTP/1.1 head check) has no part here; hyper refuses malformed frames at the protocol
+/// level.
+pub async fn serve_h2<IO>(
+    io: IO,
+    gateway: Arc<Gateway>,
+    worker: usize,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = Service {
+        gateway,
+        worker,
+        peer,
+        refusal: Arc::new(Mutex::new(None)),
+    };
+    let conn = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    let res = tokio::select! {
+        res = conn.as_mut() => res,
+        () = stopped => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = res {
+        tracing::debug!(error = %e, "HTTP/2 connection ended with an error");
     }
 }

@@ -186,10 +186,11 @@ impl Gateway {
         let errors_page = Bytes::from(errata_docs::html(&catalog).map_err(|e| e.to_string())?);
         let workers = config.workers.max(1);
         // The upstream URL is checked now; each worker makes its client on its own runtime.
-        Upstream::new(
+        Upstream::with_ca(
             &config.upstream,
             config.connect_timeout,
             config.response_timeout,
+            config.upstream_ca.as_deref(),
         )?;
         let upstreams = (0..workers).map(|_| OnceLock::new()).collect();
         let mut route_names: Vec<String> = config.routes.iter().map(|r| r.name()).collect();
@@ -233,7 +234,12 @@ impl Gateway {
             return Some(u);
         }
         let cfg = &self.config;
-        match Upstream::new(&cfg.upstream, cfg.connect_timeout, cfg.response_timeout) {
+        match Upstream::with_ca(
+            &cfg.upstream,
+            cfg.connect_timeout,
+            cfg.response_timeout,
+            cfg.upstream_ca.as_deref(),
+        ) {
             Ok(u) => Some(slot.get_or_init(|| u)),
             Err(e) => {
                 tracing::error!(error = %e, "cannot make the upstream client");

@@ -27,5 +27,6 @@ pub mod respond;
 pub mod serve;
 pub mod stage;
 pub mod store;
+pub mod tls;
 pub mod upstream;
 pub mod worker;

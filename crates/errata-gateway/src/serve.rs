@@ -100,7 +100,25 @@ pub async fn start_on(
     let (tx, rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
-    for done in worker::spawn(&gateway, listeners, &rx)? {
+    // TLS on the public listener: the certificate is loaded now (a bad one stops the start)
+    // and followed on disk from then on.
+    let tls = match &gateway.config.tls {
+        None => None,
+        Some(files) => {
+            let cert = crate::tls::CertReloader::load(files).map_err(|e| e.to_string())?;
+            let config = crate::tls::server::config(Arc::clone(&cert), true)
+                .map_err(|e| format!("TLS setup failed: {e}"))?;
+            let mut stop = rx.clone();
+            tasks.push(tokio::spawn(cert.watch(
+                crate::tls::reload::RELOAD_POLL,
+                async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                },
+            )));
+            Some(tokio_rustls::TlsAcceptor::from(config))
+        }
+    };
+    for done in worker::spawn(&gateway, listeners, &rx, tls)? {
         tasks.push(tokio::spawn(async move {
             let _ = done.await;
         }));
@@ -115,16 +133,36 @@ pub async fn start_on(
     });
     let admin_app = admin::router(admin_state);
     let mut stop = rx.clone();
-    tasks.push(tokio::spawn(async move {
-        let res = axum::serve(admin_listener, admin_app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await;
-        if let Err(e) = res {
-            tracing::error!(error = %e, "admin listener failed");
-        }
-    }));
+    if let Some(files) = &gateway.config.admin_tls {
+        let cert = crate::tls::CertReloader::load(files).map_err(|e| e.to_string())?;
+        let config = crate::tls::server::config(Arc::clone(&cert), false)
+            .map_err(|e| format!("TLS setup failed: {e}"))?;
+        let mut watch_stop = rx.clone();
+        tasks.push(tokio::spawn(cert.watch(
+            crate::tls::reload::RELOAD_POLL,
+            async move {
+                let _ = watch_stop.wait_for(|s| *s).await;
+            },
+        )));
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        tasks.push(tokio::spawn(crate::tls::server::serve_admin(
+            admin_listener,
+            acceptor,
+            admin_app,
+            stop,
+        )));
+    } else {
+        tasks.push(tokio::spawn(async move {
+            let res = axum::serve(admin_listener, admin_app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = res {
+                tracing::error!(error = %e, "admin listener failed");
+            }
+        }));
+    }
 
     // Revocation: poll the store's change marker; any change forgets every cached verification.
     let gw = Arc::clone(&gateway);

@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::conn;
 use crate::gateway::Gateway;
+use crate::tls;
 
 /// How long a connection past the cap gets to take its 503.
 const REFUSAL_WRITE: Duration = Duration::from_secs(1);
@@ -45,6 +46,7 @@ pub fn spawn(
     gw: &Arc<Gateway>,
     listeners: Vec<std::net::TcpListener>,
     stop: &watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> Result<Vec<oneshot::Receiver<()>>, String> {
     let open = Arc::new(AtomicUsize::new(0));
     let mut done = Vec::new();
@@ -58,10 +60,11 @@ pub fn spawn(
         let gw = Arc::clone(gw);
         let stop = stop.clone();
         let open = Arc::clone(&open);
+        let tls = tls.clone();
         std::thread::Builder::new()
             .name(format!("errata-worker-{worker}"))
             .spawn(move || {
-                rt.block_on(accept_loop(gw, worker, listener, stop, open));
+                rt.block_on(accept_loop(gw, worker, listener, stop, open, tls));
                 let _ = tx.send(());
             })
             .map_err(|e| format!("cannot start worker {worker}: {e}"))?;
@@ -85,6 +88,7 @@ async fn accept_loop(
     listener: std::net::TcpListener,
     mut stop: watch::Receiver<bool>,
     open: Arc<AtomicUsize>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let listener = match TcpListener::from_std(listener) {
         Ok(l) => l,
@@ -112,15 +116,31 @@ async fn accept_loop(
         let _ = tcp.set_nodelay(true);
         let guard = Open(Arc::clone(&open));
         if open.fetch_add(1, Ordering::Relaxed) >= max {
+            if tls.is_some() {
+                // No plain-text answer can be read on a TLS port: close at once.
+                continue;
+            }
             let bytes = gw.over_capacity();
             conns.spawn(refuse(tcp, bytes, guard));
             continue;
         }
         let gateway = Arc::clone(&gw);
         let stop = stop.clone();
+        let tls = tls.clone();
         conns.spawn(async move {
             let _guard = guard;
-            conn::serve(tcp, gateway, worker, peer, stop).await;
+            let Some(acceptor) = tls else {
+                conn::serve(tcp, gateway, worker, peer, stop).await;
+                return;
+            };
+            let Some(a) = tls::server::accept(&acceptor, tcp, tls::server::HANDSHAKE_TIMEOUT).await
+            else {
+                return;
+            };
+            match a.protocol {
+                tls::Protocol::Http2 => conn::serve_h2(a.stream, gateway, worker, peer, stop).await,
+                tls::Protocol::Http1 => conn::serve(a.stream, gateway, worker, peer, stop).await,
+            }
         });
     }
     drop(listener);

@@ -156,3 +156,58 @@ fn the_key_cache_is_configured_and_checked() {
         "{out}"
     );
 }
+
+#[path = "support/certs.rs"]
+mod certs;
+
+#[test]
+fn tls_settings_name_the_file_and_the_fix() {
+    let dir = certs::temp_dir("cfg");
+    let ca = certs::TestCa::new("config CA");
+    ca.leaf(&["localhost"]).write(&dir, "cert.pem", "key.pem");
+    ca.leaf(&["localhost"])
+        .write(&dir, "other.pem", "other.key");
+    ca.write(&dir, "ca.pem");
+    std::fs::write(dir.join("garbage.pem"), "not a certificate\n").unwrap();
+
+    let good = Config::from_toml(
+        "upstream = \"https://api.internal:8443\"\nupstream_ca = \"ca.pem\"\n\n[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n\n[admin.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n",
+        &dir,
+    )
+    .unwrap();
+    let tls = good.tls.as_ref().unwrap();
+    assert_eq!(
+        (&tls.cert, &tls.key),
+        (&dir.join("cert.pem"), &dir.join("key.pem"))
+    );
+    assert_eq!(good.admin_tls, good.tls);
+    assert_eq!(good.upstream_ca, Some(dir.join("ca.pem")));
+    assert!(
+        Config::embedded().tls.is_none(),
+        "plain HTTP stays the default"
+    );
+
+    let src = "upstream = \"http://127.0.0.1:3000\"\nupstream_ca = \"ca.pem\"\nstore = \"postgres://db/k?sslmode=verify-ca&sslrootcert=garbage.pem\"\ncounters = \"rediss://r:6380/?ca=nowhere.pem\"\n\n[tls]\ncert = \"missing.pem\"\nkey = \"key.pem\"\n\n[admin.tls]\ncert = \"cert.pem\"\nkey = \"other.key\"\n";
+    let out = Config::from_toml(src, &dir)
+        .unwrap_err()
+        .render("errata.toml");
+    let d = dir.display();
+    for expected in [
+        "errata.toml:2:15: error: upstream_ca is set but the upstream is not https://".to_owned(),
+        format!(
+            "errata.toml:3:9: error: store: {d}/garbage.pem: the sslrootcert CA bundle holds no certificate"
+        ),
+        format!(
+            "errata.toml:4:12: error: counters: {d}/nowhere.pem: cannot read the counters `ca` CA bundle"
+        ),
+        format!("errata.toml:7:8: error: {d}/missing.pem: cannot read the certificate chain"),
+        "help: point `cert` at the PEM certificate chain (leaf first)".to_owned(),
+        format!(
+            "errata.toml:12:7: error: {d}/other.key: the private key does not match the certificate in {d}/cert.pem"
+        ),
+        "help: use the key the certificate was issued for".to_owned(),
+    ] {
+        assert!(out.contains(&expected), "missing:\n{expected}\nin:\n{out}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

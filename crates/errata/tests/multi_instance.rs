@@ -1,7 +1,11 @@
 //! Several gateway processes sharing one PostgreSQL key store and one Redis: limits hold across
 //! instances, a revocation on one is seen by the other within the bound, and losing Redis gives
-//! the configured failure policy without a hang, then recovery.
+//! the configured failure policy without a hang, then recovery. The limits and revocation run
+//! twice: in plain text, and over TLS to both PostgreSQL (`verify-full`) and Redis (`rediss://`
+//! with a private CA).
 
+#[path = "../../errata-gateway/tests/support/certs.rs"]
+mod certs;
 #[path = "../../errata-gateway/tests/support/services.rs"]
 mod services;
 
@@ -36,19 +40,20 @@ fn temp_dir(name: &str) -> PathBuf {
     d
 }
 
-/// Requests that reached the upstream's `/hold`.
-static HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Counts requests that reached an upstream's `/hold`.
+type Held = Arc<std::sync::atomic::AtomicUsize>;
 
 /// An upstream whose `/hold` answers only when the test adds a permit.
-async fn upstream(gate: Arc<Semaphore>) -> String {
+async fn upstream(gate: Arc<Semaphore>, held: Held) -> String {
     let app = axum::Router::new()
         .route("/ok", axum::routing::get(|| async { "ok" }))
         .route(
             "/hold",
             axum::routing::get(move || {
                 let gate = Arc::clone(&gate);
+                let held = Arc::clone(&held);
                 async move {
-                    HELD.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let _p = gate.acquire().await;
                     "released"
                 }
@@ -155,10 +160,48 @@ async fn limits_and_revocation_hold_across_instances() {
         return;
     };
     let dir = temp_dir("multi");
+    across_instances(&dir, &db.url, &redis.url).await;
+    drop((redis, db));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_and_revocation_hold_across_instances_over_tls() {
+    let Some(db) = services::postgres().await else {
+        return;
+    };
+    let Some(pg_cert) = services::postgres_server_cert().await else {
+        return;
+    };
+    let dir = temp_dir("multi-tls");
+    let ca = certs::TestCa::new("errata test Redis CA");
+    let (cert, key) = ca
+        .leaf(&["localhost"])
+        .write(&dir, "redis.pem", "redis.key");
+    let ca_file = ca.write(&dir, "redis-ca.pem");
+    let Some(redis) = services::redis_tls(cert, key, ca_file) else {
+        return;
+    };
+    let store = services::postgres_tls_url(
+        &db.url,
+        &format!("sslmode=verify-full&sslrootcert={}", pg_cert.display()),
+    );
+    // Relative to the config file, as a deployment would write it.
+    let counters = format!("{}?ca=redis-ca.pem", redis.url);
+    across_instances(&dir, &store, &counters).await;
+    drop((redis, db));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two instances on one store and one Redis: rate, quota, concurrency and revocation are shared.
+async fn across_instances(dir: &Path, store: &str, counters: &str) {
     let gate = Arc::new(Semaphore::new(0));
-    let up = upstream(Arc::clone(&gate)).await;
-    let plans = "[limits]\ndefault_plan = \"free\"\n\n[plans.free]\nrate = 20\nper_seconds = 3600\nburst = 5\n\n[plans.quota]\nmonthly_quota = 12\n\n[plans.parallel]\nconcurrency = 2\n";
-    let cfg = write_config(&dir, &up, &db.url, &redis.url, plans);
+    let reached = Held::default();
+    let up = upstream(Arc::clone(&gate), Arc::clone(&reached)).await;
+    // Generous bounds on Redis and the store: this test is about sharing, not latency, and a
+    // loaded machine must not turn a slow round trip into a 503.
+    let plans = "[timeouts]\ncounters_ms = 2000\nstore_ms = 2000\n\n[limits]\ndefault_plan = \"free\"\n\n[plans.free]\nrate = 20\nper_seconds = 3600\nburst = 5\n\n[plans.quota]\nmonthly_quota = 12\n\n[plans.parallel]\nconcurrency = 2\n";
+    let cfg = write_config(dir, &up, store, counters, plans);
     let (a, b) = (start(&cfg), start(&cfg));
     let bases = [a.base.as_str(), b.base.as_str()];
     let http = reqwest::Client::new();
@@ -203,11 +246,11 @@ async fn limits_and_revocation_hold_across_instances() {
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while HELD.load(std::sync::atomic::Ordering::SeqCst) < 2 && Instant::now() < deadline {
+    while reached.load(std::sync::atomic::Ordering::SeqCst) < 2 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(
-        HELD.load(std::sync::atomic::Ordering::SeqCst),
+        reached.load(std::sync::atomic::Ordering::SeqCst),
         2,
         "both held requests are in flight"
     );
@@ -244,8 +287,7 @@ async fn limits_and_revocation_hold_across_instances() {
     }
     let took = seen.expect("the other instance refuses the revoked key");
     println!("revocation on A seen on B after {took:?}");
-    drop((a, b, redis, db));
-    std::fs::remove_dir_all(&dir).unwrap();
+    drop((a, b));
 }
 
 async fn redis_outage(policy: &str, during: u16) {
@@ -260,7 +302,7 @@ async fn redis_outage(policy: &str, during: u16) {
         return;
     }
     let dir = temp_dir(&format!("outage-{policy}"));
-    let up = upstream(Arc::new(Semaphore::new(0))).await;
+    let up = upstream(Arc::new(Semaphore::new(0)), Held::default()).await;
     let extra = format!(
         "[failure]\ncounters = \"{policy}\"\n\n[timeouts]\ncounters_ms = 200\n\n[plans.default]\nrate = 1000\nper_seconds = 1\n"
     );

@@ -40,8 +40,9 @@
 //! that is down. The connection manager reconnects by itself when Redis comes back, and the
 //! script is loaded again (`EVALSHA` falls back to loading it) after a Redis restart.
 //!
-//! `rediss://` URLs name TLS connections, which need a TLS feature of the `redis` crate that
-//! this build doesn't enable; opening one fails with an error saying so.
+//! **TLS.** `rediss://HOST:PORT` connects over TLS (rustls), verifying the server's certificate
+//! against the system's roots, or with `?ca=/path/ca.pem` against that private CA only. The
+//! certificate must name the host of the URL.
 //!
 //! [`MemoryCounters`]: super::MemoryCounters
 //! [`Clock`]: super::Clock
@@ -156,6 +157,14 @@ pub struct RedisOptions {
     pub response_timeout: Duration,
 }
 
+/// errata's own settings carried in a counters URL's query.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct UrlSettings {
+    options: RedisOptions,
+    /// `ca=`: the PEM file of a private CA for a `rediss://` server.
+    ca: Option<std::path::PathBuf>,
+}
+
 impl Default for RedisOptions {
     fn default() -> Self {
         RedisOptions {
@@ -182,12 +191,13 @@ impl std::fmt::Debug for RedisCounters {
 }
 
 impl RedisCounters {
-    /// Connects to the Redis a `redis://` URL names. The URL may carry `lease_ttl=SECONDS` in
-    /// its query (taken out before the URL is handed to the client); the rest of the options
-    /// are the defaults.
+    /// Connects to the Redis a `redis://` or `rediss://` URL names. The URL may carry
+    /// `lease_ttl=SECONDS` and (for `rediss://`) `ca=PATH` in its query, taken out before the
+    /// URL is handed to the client; the rest of the options are the defaults.
     pub async fn connect(url: &str) -> Result<RedisCounters, CountersError> {
-        let (url, options) = split_options(url)?;
-        RedisCounters::connect_with(&url, options).await
+        let (url, settings) = split_options(url)?;
+        let client = client(&url, settings.ca.as_deref())?;
+        RedisCounters::connect_client(client, settings.options).await
     }
 
     /// Connects with explicit options. Fails if Redis can't be reached now.
@@ -195,15 +205,13 @@ impl RedisCounters {
         url: &str,
         options: RedisOptions,
     ) -> Result<RedisCounters, CountersError> {
-        if url.starts_with("rediss://") {
-            return Err(CountersError(
-                "rediss:// (TLS) counters need the redis crate's TLS support, which this build \
-                 doesn't include"
-                    .into(),
-            ));
-        }
-        let client = redis::Client::open(url)
-            .map_err(|e| CountersError(format!("invalid Redis URL: {e}")))?;
+        RedisCounters::connect_client(client(url, None)?, options).await
+    }
+
+    async fn connect_client(
+        client: redis::Client,
+        options: RedisOptions,
+    ) -> Result<RedisCounters, CountersError> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connect_timeout))
             .set_response_timeout(Some(options.response_timeout))
@@ -220,11 +228,42 @@ impl RedisCounters {
     }
 }
 
+/// A client for the URL; `rediss://` over TLS, trusting `ca` when given.
+fn client(url: &str, ca: Option<&std::path::Path>) -> Result<redis::Client, CountersError> {
+    let invalid = |e: redis::RedisError| CountersError(format!("invalid Redis URL: {e}"));
+    if !url.starts_with("rediss://") {
+        if ca.is_some() {
+            return Err(CountersError(
+                "`ca` is only for TLS connections: use a rediss:// URL".into(),
+            ));
+        }
+        return redis::Client::open(url).map_err(invalid);
+    }
+    crate::tls::install_default_provider();
+    let root_cert = match ca {
+        None => None,
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            CountersError(format!(
+                "{}: cannot read the counters CA bundle: {e}",
+                path.display()
+            ))
+        })?),
+    };
+    redis::Client::build_with_tls(
+        url,
+        redis::TlsCertificates {
+            client_tls: None,
+            root_cert,
+        },
+    )
+    .map_err(invalid)
+}
+
 /// Takes errata's own options out of a counters URL's query.
-fn split_options(url: &str) -> Result<(String, RedisOptions), CountersError> {
-    let mut options = RedisOptions::default();
+fn split_options(url: &str) -> Result<(String, UrlSettings), CountersError> {
+    let mut settings = UrlSettings::default();
     let Some((base, query)) = url.split_once('?') else {
-        return Ok((url.to_owned(), options));
+        return Ok((url.to_owned(), settings));
     };
     let mut rest = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -234,15 +273,21 @@ fn split_options(url: &str) -> Result<(String, RedisOptions), CountersError> {
                     v.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
                         CountersError(format!("invalid lease_ttl `{v}` (seconds)"))
                     })?;
-                options.lease_ttl = Duration::from_secs(secs);
+                settings.options.lease_ttl = Duration::from_secs(secs);
+            }
+            Some(("ca", v)) => {
+                let path = form_urlencoded::parse(format!("p={v}").as_bytes())
+                    .next()
+                    .map_or_else(|| v.to_owned(), |(_, p)| p.into_owned());
+                settings.ca = Some(path.into());
             }
             _ => rest.push(pair),
         }
     }
     if rest.is_empty() {
-        Ok((base.to_owned(), options))
+        Ok((base.to_owned(), settings))
     } else {
-        Ok((format!("{base}?{}", rest.join("&")), options))
+        Ok((format!("{base}?{}", rest.join("&")), settings))
     }
 }
 
@@ -405,10 +450,15 @@ mod tests {
     fn options_come_out_of_the_url() {
         let (url, o) = split_options("redis://h:6379/0").unwrap();
         assert_eq!(url, "redis://h:6379/0");
-        assert_eq!(o, RedisOptions::default());
+        assert_eq!(o, UrlSettings::default());
         let (url, o) = split_options("redis://h/0?lease_ttl=300&protocol=resp3").unwrap();
         assert_eq!(url, "redis://h/0?protocol=resp3");
-        assert_eq!(o.lease_ttl, Duration::from_secs(300));
+        assert_eq!(o.options.lease_ttl, Duration::from_secs(300));
+        let (url, o) =
+            split_options("rediss://h:6380/?ca=%2Fetc%2Fca%20x.pem&lease_ttl=9").unwrap();
+        assert_eq!(url, "rediss://h:6380/");
+        assert_eq!(o.ca, Some("/etc/ca x.pem".into()));
+        assert_eq!(o.options.lease_ttl, Duration::from_secs(9));
         let (url, _) = split_options("redis://h/0?lease_ttl=5").unwrap();
         assert_eq!(url, "redis://h/0");
         assert!(split_options("redis://h/0?lease_ttl=0").is_err());

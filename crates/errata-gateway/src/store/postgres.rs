@@ -23,8 +23,13 @@ pub struct PgStore {
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl PgStore {
-    /// Connects (failing within `timeout`) and applies migrations.
+    /// Connects (failing within `timeout`) and applies migrations. TLS follows the URL's
+    /// `sslmode` (`disable`, `prefer` — the default —, `require`, `verify-ca`, `verify-full`) and
+    /// `sslrootcert` (a private CA), as libpq reads them. Certificates are verified against
+    /// `sslrootcert` and the Mozilla roots built into errata (`webpki-roots`), not the system's
+    /// store, so what a `verify-*` mode trusts does not depend on the machine.
     pub async fn open(url: &str, timeout: Duration) -> Result<PgStore, StoreError> {
+        crate::tls::install_default_provider();
         let opts = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(8)

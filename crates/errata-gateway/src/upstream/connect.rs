@@ -33,10 +33,17 @@ pub(crate) struct Connector {
     timeout: Duration,
     resolved: Mutex<Option<Resolved>>,
     resolves: Mutex<u64>,
+    /// TLS for an https upstream.
+    tls: Option<crate::tls::UpstreamTls>,
 }
 
 impl Connector {
-    pub(crate) fn new(host: &str, port: u16, timeout: Duration) -> Connector {
+    pub(crate) fn new(
+        host: &str,
+        port: u16,
+        timeout: Duration,
+        tls: Option<crate::tls::UpstreamTls>,
+    ) -> Connector {
         // `Uri::host` keeps the brackets of an IPv6 literal; the resolver wants them off.
         let host = host.trim_start_matches('[').trim_end_matches(']');
         Connector {
@@ -45,6 +52,7 @@ impl Connector {
             timeout,
             resolved: Mutex::new(None),
             resolves: Mutex::new(0),
+            tls,
         }
     }
 
@@ -75,9 +83,11 @@ impl Connector {
                 if used != first {
                     self.prefer(&addrs, used);
                 }
-                handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(io::Error::other)
+                match &self.tls {
+                    None => handshake(TokioIo::new(stream)).await,
+                    Some(tls) => handshake(TokioIo::new(tls.connect(stream).await?)).await,
+                }
+                .map_err(io::Error::other)
             }
             Err(e) => {
                 // The upstream may have moved: look it up again next time.

@@ -59,20 +59,45 @@ impl Upstream {
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> Result<Upstream, String> {
+        Upstream::with_ca(base, connect_timeout, response_timeout, None)
+    }
+
+    /// An upstream at `base`, `http://` or `https://`; an https upstream's certificate is
+    /// verified against `ca` when given, else the system's roots.
+    pub fn with_ca(
+        base: &str,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+        ca: Option<&std::path::Path>,
+    ) -> Result<Upstream, String> {
         let uri: Uri = base
             .parse()
             .map_err(|e| format!("upstream `{base}`: {e}"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(format!("upstream `{base}`: only http:// is supported"));
-        }
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => {
+                return Err(format!(
+                    "upstream `{base}`: only http:// and https:// are supported"
+                ));
+            }
+        };
         let authority = uri
             .authority()
             .ok_or_else(|| format!("upstream `{base}` has no host"))?;
         let host_header = HeaderValue::from_str(authority.as_str())
             .map_err(|_| format!("upstream `{base}` has an invalid host"))?;
-        let port = authority.port_u16().unwrap_or(80);
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let tls = if https {
+            Some(
+                crate::tls::UpstreamTls::new(authority.host(), ca)
+                    .map_err(|e| format!("upstream `{base}`: {e}"))?,
+            )
+        } else {
+            None
+        };
         Ok(Upstream {
-            connector: Connector::new(authority.host(), port, connect_timeout),
+            connector: Connector::new(authority.host(), port, connect_timeout, tls),
             pool: Arc::new(Pool::new(PoolOptions::default())),
             prefix: uri.path().trim_end_matches('/').into(),
             authority: host_header,

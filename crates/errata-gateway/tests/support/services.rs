@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -96,6 +97,8 @@ pub struct Redis {
     pub url: String,
     pub port: u16,
     child: Option<Child>,
+    /// For a TLS server: its certificate, key and CA files (`--tls-*`).
+    tls: Option<[PathBuf; 3]>,
 }
 
 impl Redis {
@@ -112,7 +115,8 @@ impl Redis {
             self.child.is_none(),
             "only a throwaway server can be restarted"
         );
-        self.child = Some(spawn_redis(self.port).expect("redis-server restarts"));
+        self.child =
+            Some(spawn_redis(self.port, self.tls.as_ref()).expect("redis-server restarts"));
         wait_for_port(self.port);
     }
 
@@ -128,18 +132,21 @@ impl Drop for Redis {
     }
 }
 
-fn spawn_redis(port: u16) -> std::io::Result<Child> {
-    Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
+fn spawn_redis(port: u16, tls: Option<&[PathBuf; 3]>) -> std::io::Result<Child> {
+    let mut cmd = Command::new("redis-server");
+    match tls {
+        None => cmd.args(["--port", &port.to_string()]),
+        Some([cert, key, ca]) => cmd
+            .args(["--port", "0", "--tls-port", &port.to_string()])
+            .arg("--tls-cert-file")
+            .arg(cert)
+            .arg("--tls-key-file")
+            .arg(key)
+            .arg("--tls-ca-cert-file")
+            .arg(ca)
+            .args(["--tls-auth-clients", "no"]),
+    };
+    cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -163,6 +170,7 @@ pub fn redis() -> Option<Redis> {
             url,
             port: 0,
             child: None,
+            tls: None,
         });
     }
     let port = StdListener::bind("127.0.0.1:0")
@@ -170,13 +178,14 @@ pub fn redis() -> Option<Redis> {
         .local_addr()
         .ok()?
         .port();
-    match spawn_redis(port) {
+    match spawn_redis(port, None) {
         Ok(child) => {
             wait_for_port(port);
             Some(Redis {
                 url: format!("redis://127.0.0.1:{port}"),
                 port,
                 child: Some(child),
+                tls: None,
             })
         }
         Err(e) => {
@@ -184,4 +193,75 @@ pub fn redis() -> Option<Redis> {
             unreachable!()
         }
     }
+}
+
+/// A throwaway Redis speaking only TLS (`redis-server --tls-port`), with the given certificate,
+/// key and CA files; its URL is `rediss://localhost:PORT/` (the certificate must name
+/// `localhost`). `None` after printing why when this `redis-server` has no TLS.
+pub fn redis_tls(cert: PathBuf, key: PathBuf, ca: PathBuf) -> Option<Redis> {
+    let port = StdListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let tls = [cert, key, ca];
+    let mut child = match spawn_redis(port, Some(&tls)) {
+        Ok(c) => c,
+        Err(e) => {
+            missing("Redis", &format!("cannot start redis-server: {e}"))?;
+            unreachable!()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // A redis-server built without TLS refuses the --tls-* options and exits.
+        if let Ok(Some(status)) = child.try_wait() {
+            missing(
+                "Redis with TLS",
+                &format!("redis-server --tls-port exited: {status}"),
+            )?;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redis-server (TLS) did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(Redis {
+        url: format!("rediss://localhost:{port}/"),
+        port,
+        child: Some(child),
+        tls: Some(tls),
+    })
+}
+
+/// The local PostgreSQL server's certificate, to verify it against (`sslrootcert`): the file
+/// `ssl_cert_file` names, when the server has `ssl = on` and the file is readable here (a
+/// self-signed certificate, as a fresh install's is). `None` after printing why.
+pub async fn postgres_server_cert() -> Option<PathBuf> {
+    let mut c = PgConnection::connect(&pg_base()).await.ok()?;
+    let ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&mut c)
+        .await
+        .ok()?;
+    if ssl != "on" {
+        missing("PostgreSQL with TLS", "the server has ssl = off")?;
+    }
+    let file: String = sqlx::query_scalar("SHOW ssl_cert_file")
+        .fetch_one(&mut c)
+        .await
+        .ok()?;
+    let path = PathBuf::from(&file);
+    if std::fs::read(&path).is_err() {
+        missing(
+            "PostgreSQL server certificate",
+            &format!("{file} is not readable"),
+        )?;
+    }
+    Some(path)
+}
+
+/// A PostgreSQL URL with TLS options, on `localhost` (the name the local certificate carries).
+pub fn postgres_tls_url(url: &str, query: &str) -> String {
+    format!("{}?{query}", url.replacen("@127.0.0.1:", "@localhost:", 1))
 }
