@@ -20,6 +20,7 @@ use http_body_util::{BodyExt, Limited};
 use crate::auth::{self, KeyCache};
 use crate::client_ip::client_ip;
 use crate::config::{Config, EnvironmentRule, FailurePolicy, LimitScope, Limits, Route};
+use crate::idempotency::{self, Begin, Idempotency};
 use crate::keys::Environment;
 use crate::limits::{Clock, Counters, Outcome, Verdict, Window};
 use crate::metrics;
@@ -39,6 +40,7 @@ pub struct Gateway {
     pub counters: Arc<dyn Counters>,
     pub clock: Arc<dyn Clock>,
     upstream: Upstream,
+    idempotency: Idempotency,
     errors_page: Bytes,
     last_used: Mutex<HashMap<String, i64>>,
 }
@@ -58,7 +60,19 @@ impl Gateway {
             config.connect_timeout,
             config.response_timeout,
         )?;
+        let records = counters.idempotency_records().unwrap_or_else(|| {
+            Arc::new(idempotency::MemoryRecords::new(
+                config.idempotency.memory_bytes,
+            ))
+        });
+        let idempotency = Idempotency::new(
+            &config,
+            records,
+            Arc::clone(&clock),
+            &catalog.request_id().header,
+        );
         Ok(Arc::new(Gateway {
+            idempotency,
             cache: Arc::new(KeyCache::new(config.key_cache_ttl)),
             config: Arc::new(config),
             catalog: Arc::new(catalog),
@@ -126,6 +140,8 @@ struct Trace {
     route: String,
     key_id: Option<String>,
     tenant: Option<String>,
+    /// The idempotency decision, if the request had a key on an idempotent route.
+    idempotency: &'static str,
 }
 
 async fn handle(
@@ -147,6 +163,7 @@ async fn handle(
         route: "unmatched".into(),
         key_id: None,
         tenant: None,
+        idempotency: "",
     };
     let mut res = match pipeline(&gw, peer.ip(), req, &request_id, &mut trace).await {
         Ok(res) => res,
@@ -176,6 +193,7 @@ async fn handle(
         tenant = trace.tenant.as_deref().unwrap_or(""),
         status,
         code = code.as_deref().unwrap_or(""),
+        idempotency = trace.idempotency,
         latency_ms = latency.as_secs_f64() * 1000.0,
     );
     res
@@ -253,14 +271,14 @@ async fn pipeline(
     // Limits.
     let mut lease = None;
     let mut windows = (None, None);
-    if let Some(rec) = &key {
+    let subject = key.as_ref().map(|rec| match cfg.limit_scope {
+        LimitScope::Key => format!("k:{}", rec.id),
+        LimitScope::Tenant => format!("t:{}", rec.tenant),
+    });
+    if let (Some(rec), Some(subject)) = (&key, &subject) {
         let limits = cfg.limits_for(&rec.plan, route, rec.limits.as_ref());
         if limits.rate.is_some() || limits.monthly_quota.is_some() || limits.concurrency.is_some() {
-            let subject = match cfg.limit_scope {
-                LimitScope::Key => format!("k:{}", rec.id),
-                LimitScope::Tenant => format!("t:{}", rec.tenant),
-            };
-            match check_limits(gw, &subject, &limits, now_ms).await? {
+            match check_limits(gw, subject, &limits, now_ms).await? {
                 Some(Outcome {
                     verdict: Verdict::Allowed(l),
                     rate,
@@ -336,6 +354,26 @@ async fn pipeline(
         return Err(ApiError::condition(Condition::BodyTooLarge).arg("limit", max_body));
     }
 
+    // Idempotency: a replay, a refusal, or a run whose answer is recorded under the claim.
+    let (req, claim) = match (gw.idempotency)
+        .begin(
+            route,
+            subject.as_deref(),
+            req,
+            max_body,
+            request_id,
+            &mut trace.idempotency,
+        )
+        .await?
+    {
+        Begin::Run(req, claim) => (req, claim),
+        Begin::Replay(mut res) => {
+            res.headers_mut()
+                .extend(limit_headers(windows.0, windows.1));
+            return Ok(res);
+        }
+    };
+
     // Proxy.
     let identity = key.as_ref().map(|k| Identity {
         tenant: k.tenant.clone(),
@@ -374,14 +412,16 @@ async fn pipeline(
         parts.headers.insert(n, v);
     }
     if parts.status.as_u16() >= 400 {
-        return upstream_error(gw, parts, body, request_id).await;
+        let res = upstream_error(gw, parts, body, request_id).await?;
+        return Ok(idempotency::record(claim, res).await);
     }
     // The lease lives as long as the response body streams.
     let body = body.map_frame(move |f| {
         let _held = &lease;
         f
     });
-    Ok(Response::from_parts(parts, Body::new(body)))
+    let res = Response::from_parts(parts, Body::new(body));
+    Ok(idempotency::record(claim, res).await)
 }
 
 /// Scopes, IP allowlist, environment, plan and feature.

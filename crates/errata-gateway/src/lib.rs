@@ -14,6 +14,7 @@ pub mod auth;
 pub mod client_ip;
 pub mod config;
 pub mod gateway;
+pub mod idempotency;
 pub mod keys;
 pub mod limits;
 pub mod manage;

@@ -48,6 +48,16 @@ pub fn request(route: &str, status: u16, code: Option<&str>, latency: Duration) 
         .record(latency.as_secs_f64());
 }
 
+/// One idempotency decision, through handles registered on first use.
+pub fn idempotency(outcome: crate::idempotency::Outcome) {
+    use crate::idempotency::Outcome;
+    static HANDLES: OnceLock<[metrics::Counter; Outcome::ALL.len()]> = OnceLock::new();
+    let handles = HANDLES.get_or_init(|| {
+        Outcome::ALL.map(|o| metrics::counter!("errata_idempotency_total", "outcome" => o.as_str()))
+    });
+    handles[outcome as usize].increment(1);
+}
+
 /// One limiter decision: `allowed`, a condition name, `fail_open` or `fail_closed`.
 pub fn limiter(decision: &str) {
     metrics::counter!("errata_limiter_decisions_total", "decision" => decision.to_owned())
