@@ -374,54 +374,59 @@ async fn pipeline(
         }
     };
 
-    // Proxy.
-    let identity = key.as_ref().map(|k| Identity {
-        tenant: k.tenant.clone(),
-        key_id: k.id.clone(),
-        scopes: k.scopes.clone(),
-        environment: Some(k.environment),
-        plan: k.plan.clone(),
-    });
-    let (mut parts, body) = req.into_parts();
-    proxy::upstream_headers(
-        &mut parts.headers,
-        identity.as_ref(),
-        key_source.is_some(),
-        (&gw.catalog.request_id().header, request_id),
-        ip,
-    );
-    let body = Body::new(Limited::new(
-        body,
-        usize::try_from(max_body).unwrap_or(usize::MAX),
-    ));
-    let upstream_req = http::Request::from_parts(parts, body);
-    let res = match gw.upstream.send(upstream_req).await {
-        Ok(res) => res,
-        Err(Condition::BodyTooLarge) => {
-            return Err(ApiError::condition(Condition::BodyTooLarge).arg("limit", max_body));
+    // Proxy. A claimed request runs on a task of its own, so that its answer is recorded even
+    // if the client goes away before it arrives.
+    let gw = Arc::clone(gw);
+    let request_id = request_id.to_owned();
+    let forward = async move {
+        let (gw, request_id) = (&gw, request_id.as_str());
+        let identity = key.as_ref().map(|k| Identity {
+            tenant: k.tenant.clone(),
+            key_id: k.id.clone(),
+            scopes: k.scopes.clone(),
+            environment: Some(k.environment),
+            plan: k.plan.clone(),
+        });
+        let (mut parts, body) = req.into_parts();
+        proxy::upstream_headers(
+            &mut parts.headers,
+            identity.as_ref(),
+            key_source.is_some(),
+            (&gw.catalog.request_id().header, request_id),
+            ip,
+        );
+        let body = Body::new(Limited::new(
+            body,
+            usize::try_from(max_body).unwrap_or(usize::MAX),
+        ));
+        let upstream_req = http::Request::from_parts(parts, body);
+        let res = match gw.upstream.send(upstream_req).await {
+            Ok(res) => res,
+            Err(Condition::BodyTooLarge) => {
+                return Err(ApiError::condition(Condition::BodyTooLarge).arg("limit", max_body));
+            }
+            Err(c @ Condition::UpstreamTimeout) => {
+                return Err(ApiError::condition(c)
+                    .arg("timeout", gw.upstream.response_timeout().as_secs().max(1)));
+            }
+            Err(c) => return Err(ApiError::condition(c)),
+        };
+        let (mut parts, body) = res.into_parts();
+        proxy::strip_hop_by_hop(&mut parts.headers);
+        for (n, v) in limit_headers(windows.0, windows.1) {
+            parts.headers.insert(n, v);
         }
-        Err(c @ Condition::UpstreamTimeout) => {
-            return Err(ApiError::condition(c)
-                .arg("timeout", gw.upstream.response_timeout().as_secs().max(1)));
+        if parts.status.as_u16() >= 400 {
+            return upstream_error(gw, parts, body, request_id).await;
         }
-        Err(c) => return Err(ApiError::condition(c)),
+        // The lease lives as long as the response body streams.
+        let body = body.map_frame(move |f| {
+            let _held = &lease;
+            f
+        });
+        Ok(Response::from_parts(parts, Body::new(body)))
     };
-    let (mut parts, body) = res.into_parts();
-    proxy::strip_hop_by_hop(&mut parts.headers);
-    for (n, v) in limit_headers(windows.0, windows.1) {
-        parts.headers.insert(n, v);
-    }
-    if parts.status.as_u16() >= 400 {
-        let res = upstream_error(gw, parts, body, request_id).await?;
-        return Ok(idempotency::record(claim, res).await);
-    }
-    // The lease lives as long as the response body streams.
-    let body = body.map_frame(move |f| {
-        let _held = &lease;
-        f
-    });
-    let res = Response::from_parts(parts, Body::new(body));
-    Ok(idempotency::record(claim, res).await)
+    idempotency::forward(claim, forward).await
 }
 
 /// Scopes, IP allowlist, environment, plan and feature.

@@ -9,7 +9,7 @@
 //!     Begin::Replay(res) => return Ok(res),          // the recorded answer, never forwarded
 //! };
 //! ...
-//! Ok(idempotency::record(claim, upstream_response).await)
+//! idempotency::forward(claim, async move { /* upstream, then the response */ }).await
 //! ```
 //!
 //! Decisions (Stripe's semantics): a key with another method, path or body than its first use
@@ -26,6 +26,7 @@ mod redis;
 mod settings;
 mod store;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -387,6 +388,37 @@ impl Drop for Claim {
             tracing::info!(target: "errata::idempotency", request_id = %self.request_id, outcome = "not_stored", reason = "no complete answer (upstream failed, or the client went away)", "idempotency key released; a retry runs again");
         }
     }
+}
+
+/// Runs `forward`, the request's trip upstream and back. Without a claim it simply runs here.
+/// With one it runs on a task of its own that records the answer: a client that goes away
+/// before the answer arrives (its own timeout) no longer cancels the upstream request, so its
+/// retry finds the answer recorded (or the key in use) instead of running the request again.
+/// Reading an answer nobody waits for is bounded by the in-flight TTL.
+pub async fn forward<F>(claim: Option<Claim>, forward: F) -> Result<Response, ApiError>
+where
+    F: Future<Output = Result<Response, ApiError>> + Send + 'static,
+{
+    let Some(claim) = claim else {
+        return forward.await;
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let unattended = Duration::from_millis(claim.inner.in_flight_ms);
+    tokio::spawn(async move {
+        let answer = match forward.await {
+            Ok(res) => Ok(record(Some(claim), res).await),
+            Err(e) => {
+                drop(claim); // released before the client can retry
+                Err(e)
+            }
+        };
+        if let Err(Ok(res)) = tx.send(answer) {
+            // The client is gone: read the answer to its end, which records it.
+            let _ = tokio::time::timeout(unattended, res.into_body().collect()).await;
+        }
+    });
+    rx.await
+        .unwrap_or_else(|_| Err(ApiError::condition(Condition::InternalError)))
 }
 
 /// The answer to a claimed request, streamed to the client while it is recorded; untouched

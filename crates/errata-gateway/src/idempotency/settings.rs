@@ -6,6 +6,9 @@ use http::HeaderName;
 use serde::Deserialize;
 use toml::Spanned;
 
+/// Where a problem is reported: position, message, help.
+pub(crate) type Report<'r> = &'r mut dyn FnMut((usize, usize), String, &str);
+
 /// The section as written. Every key is optional.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -63,7 +66,7 @@ impl Settings {
     pub(crate) fn from_raw(
         raw: &RawSettings,
         at: &dyn Fn(usize) -> (usize, usize),
-        err: &mut dyn FnMut((usize, usize), String, &str),
+        err: Report<'_>,
     ) -> Settings {
         let mut s = Settings::default();
         if let Some(h) = &raw.header {
