@@ -271,14 +271,14 @@ async fn pipeline(
     // Limits.
     let mut lease = None;
     let mut windows = (None, None);
-    let subject = key.as_ref().map(|rec| match cfg.limit_scope {
+    let subject = |rec: &KeyRecord| match cfg.limit_scope {
         LimitScope::Key => format!("k:{}", rec.id),
         LimitScope::Tenant => format!("t:{}", rec.tenant),
-    });
-    if let (Some(rec), Some(subject)) = (&key, &subject) {
+    };
+    if let Some(rec) = &key {
         let limits = cfg.limits_for(&rec.plan, route, rec.limits.as_ref());
         if limits.rate.is_some() || limits.monthly_quota.is_some() || limits.concurrency.is_some() {
-            match check_limits(gw, subject, &limits, now_ms).await? {
+            match check_limits(gw, &subject(rec), &limits, now_ms).await? {
                 Some(Outcome {
                     verdict: Verdict::Allowed(l),
                     rate,
@@ -355,10 +355,11 @@ async fn pipeline(
     }
 
     // Idempotency: a replay, a refusal, or a run whose answer is recorded under the claim.
+    let scope = key.as_deref().filter(|_| route.idempotency).map(subject);
     let (req, claim) = match (gw.idempotency)
         .begin(
             route,
-            subject.as_deref(),
+            scope.as_deref(),
             req,
             max_body,
             request_id,
