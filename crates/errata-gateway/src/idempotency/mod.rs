@@ -1,23 +1,16 @@
 //! Idempotency keys at the edge: the first `POST` or `PATCH` with a key runs and its answer is
 //! recorded; the same request again gets the recorded answer without reaching the upstream.
 //!
-//! The stage sits after the limits and body checks, before forwarding:
-//!
-//! ```text
-//! let (req, claim) = match gw.idempotency.begin(route, subject, req, max_body, id, &mut log).await? {
-//!     Begin::Run(req, claim) => (req, claim),        // forward; record the answer with `claim`
-//!     Begin::Replay(res) => return Ok(res),          // the recorded answer, never forwarded
-//! };
-//! ...
-//! idempotency::forward(claim, async move { /* upstream, then the response */ }).await
-//! ```
+//! `crate::stage::idempotency` calls it after the limits and the body's header checks, before
+//! forwarding: [`Idempotency::begin`] decides, a replay answers at once, and a claimed request
+//! goes upstream through [`detached`], its answer recorded by [`record`] as it streams.
 //!
 //! Decisions (Stripe's semantics): a key with another method, path or body than its first use
 //! is `idempotency_key_reused`; a key whose first request is still running is
 //! `idempotency_key_in_use` (Retry-After 1). A claimed key that gets no complete answer (the
 //! upstream unreachable or timing out, the answer too large to record, the client gone
 //! mid-stream) is released, so a retry runs again; a claim that is never released (its instance
-//! died) lapses after the in-flight TTL. Routes without `idempotency = true` pay one branch.
+//! died) lapses after the in-flight TTL. Routes without `idempotency = true` never get here.
 
 mod memory;
 mod record;
@@ -30,17 +23,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::Request;
-use axum::response::Response;
 use bytes::Bytes;
 use errata_core::{ApiError, Condition};
-use http::Method;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http::{Method, Request, Response};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 
 pub use memory::MemoryRecords;
 pub use record::{REPLAYED, Record, recordable};
+pub use recorder::Recording;
 pub use redis::RedisRecords;
 pub(crate) use settings::RawSettings;
 pub use settings::{IN_FLIGHT_SLACK, Settings};
@@ -48,7 +40,9 @@ pub use store::{Fingerprint, Found, NewClaim, Records, RecordsError};
 
 use crate::config::{Config, FailurePolicy, Route};
 use crate::limits::Clock;
-use crate::metrics;
+use crate::metrics::IdempotencyCounters;
+use crate::reply::Body;
+use crate::upstream::ProxyBody;
 
 /// What became of an idempotency key, for `errata_idempotency_total{outcome}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,9 +93,9 @@ pub const MAX_KEY_LEN: usize = 255;
 /// What the stage decided.
 pub enum Begin {
     /// Forward the request; with a claim, record its answer through [`record`].
-    Run(Request, Option<Claim>),
+    Run(Request<ProxyBody>, Option<Claim>),
     /// Answer with this recorded response; the upstream is not asked.
-    Replay(Response),
+    Replay(Response<Body>),
 }
 
 /// The idempotency stage, shared by all requests.
@@ -113,6 +107,7 @@ pub struct Idempotency {
 struct Inner {
     records: Arc<dyn Records>,
     clock: Arc<dyn Clock>,
+    counters: IdempotencyCounters,
     header: http::HeaderName,
     ttl_ms: u64,
     in_flight_ms: u64,
@@ -132,6 +127,7 @@ impl Idempotency {
         config: &Config,
         records: Arc<dyn Records>,
         clock: Arc<dyn Clock>,
+        counters: IdempotencyCounters,
         request_id_header: &str,
     ) -> Idempotency {
         let s = &config.idempotency;
@@ -140,6 +136,7 @@ impl Idempotency {
             inner: Arc::new(Inner {
                 records,
                 clock,
+                counters,
                 header: s.header.clone(),
                 ttl_ms: ms(s.ttl),
                 in_flight_ms: ms(s.in_flight_ttl(config.response_timeout)),
@@ -155,27 +152,28 @@ impl Idempotency {
     /// Decides a request: untouched (no key, or a route or method without idempotency), a
     /// replay, a refusal (`Err`), or a claimed run. `subject` scopes the keys (a tenant or an
     /// API key, as the limits count); `max_body` bounds the request body read to hash it.
-    /// `log` gets the decision for the access log.
+    /// `log` gets the decision for the access log. A request left untouched goes on with its
+    /// body streaming, limited to `max_body`.
     pub async fn begin(
         &self,
         route: &Route,
         subject: Option<&str>,
-        req: Request,
+        req: Request<Incoming>,
         max_body: u64,
         request_id: &str,
         log: &mut &'static str,
     ) -> Result<Begin, ApiError> {
         if !route.idempotency || !(req.method() == Method::POST || req.method() == Method::PATCH) {
-            return Ok(Begin::Run(req, None));
+            return Ok(Begin::Run(streamed(req, max_body), None));
         }
         let Some(subject) = subject else {
-            return Ok(Begin::Run(req, None));
+            return Ok(Begin::Run(streamed(req, max_body), None));
         };
         let inner = &self.inner;
         let key = {
             let mut values = req.headers().get_all(&inner.header).iter();
             let Some(first) = values.next() else {
-                return Ok(Begin::Run(req, None));
+                return Ok(Begin::Run(streamed(req, max_body), None));
             };
             let valid = values.next().is_none()
                 && !first.is_empty()
@@ -199,7 +197,8 @@ impl Idempotency {
         let (parts, body) = req.into_parts();
         let body = read_body(body, max_body, inner.body_timeout).await?;
         let fingerprint = fingerprint(&parts.method, &parts.uri, &body);
-        let req = Request::from_parts(parts, Body::from(body));
+        let body: ProxyBody = Full::new(body).map_err(|e| match e {}).boxed_unsync();
+        let req = Request::from_parts(parts, body);
 
         let now_ms = inner.clock.now_ms();
         let claim = NewClaim {
@@ -221,13 +220,13 @@ impl Idempotency {
             };
         match inner.failure {
             FailurePolicy::Open => {
-                metrics::idempotency(Outcome::FailOpen);
+                inner.counters.count(Outcome::FailOpen);
                 *log = Outcome::FailOpen.as_str();
                 tracing::warn!(error = %failure, request_id, "idempotency records unavailable; running without replay protection");
                 Ok(Begin::Run(req, None))
             }
             FailurePolicy::Closed => {
-                metrics::idempotency(Outcome::FailClosed);
+                inner.counters.count(Outcome::FailClosed);
                 *log = Outcome::FailClosed.as_str();
                 tracing::warn!(error = %failure, request_id, "idempotency records unavailable; failing closed");
                 Err(ApiError::condition(Condition::ServiceUnavailable)
@@ -242,12 +241,12 @@ impl Idempotency {
         found: Found,
         key: String,
         claim: NewClaim,
-        req: Request,
+        req: Request<ProxyBody>,
         request_id: &str,
         log: &mut &'static str,
     ) -> Result<Begin, ApiError> {
         let refuse = |outcome: Outcome, log: &mut &'static str| {
-            metrics::idempotency(outcome);
+            self.inner.counters.count(outcome);
             *log = outcome.as_str();
             Err(match outcome {
                 Outcome::InUse => ApiError::condition(Condition::IdempotencyKeyInUse)
@@ -277,7 +276,7 @@ impl Idempotency {
                 fingerprint,
                 record,
             } if fingerprint == claim.fingerprint => {
-                metrics::idempotency(Outcome::Replayed);
+                self.inner.counters.count(Outcome::Replayed);
                 *log = Outcome::Replayed.as_str();
                 Ok(Begin::Replay(record.replay()))
             }
@@ -299,8 +298,15 @@ fn header_title(name: &str) -> String {
         .join("-")
 }
 
+/// The request with its body streamed upstream as it arrives, limited to `max_body`.
+pub fn streamed(req: Request<Incoming>, max_body: u64) -> Request<ProxyBody> {
+    req.map(|body| {
+        Limited::new(body, usize::try_from(max_body).unwrap_or(usize::MAX)).boxed_unsync()
+    })
+}
+
 /// The request body, whole, within the route's size limit and the body timeout.
-async fn read_body(body: Body, max_body: u64, timeout: Duration) -> Result<Bytes, ApiError> {
+async fn read_body(body: Incoming, max_body: u64, timeout: Duration) -> Result<Bytes, ApiError> {
     let limited = Limited::new(body, usize::try_from(max_body).unwrap_or(usize::MAX));
     match tokio::time::timeout(timeout, limited.collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
@@ -360,7 +366,7 @@ impl Claim {
         let why = match stored {
             Ok(Ok(true)) => {
                 self.done = true;
-                metrics::idempotency(Outcome::Stored);
+                inner.counters.count(Outcome::Stored);
                 tracing::debug!(target: "errata::idempotency", request_id = %self.request_id, outcome = "stored", "answer recorded");
                 return;
             }
@@ -375,7 +381,7 @@ impl Claim {
     fn abandon(mut self, why: &str) {
         self.done = true;
         self.inner.records.release(&self.key, &self.token);
-        metrics::idempotency(Outcome::NotStored);
+        self.inner.counters.count(Outcome::NotStored);
         tracing::info!(target: "errata::idempotency", request_id = %self.request_id, outcome = "not_stored", reason = why, "idempotency key released; a retry runs again");
     }
 }
@@ -384,47 +390,52 @@ impl Drop for Claim {
     fn drop(&mut self) {
         if !self.done {
             self.inner.records.release(&self.key, &self.token);
-            metrics::idempotency(Outcome::NotStored);
+            self.inner.counters.count(Outcome::NotStored);
             tracing::info!(target: "errata::idempotency", request_id = %self.request_id, outcome = "not_stored", reason = "no complete answer (upstream failed, or the client went away)", "idempotency key released; a retry runs again");
         }
     }
 }
 
-/// Runs `forward`, the request's trip upstream and back. Without a claim it simply runs here.
-/// With one it runs on a task of its own that records the answer: a client that goes away
+/// Runs `forward`, the request's trip upstream and back, on a task of its own that records the
+/// answer under `claim`: a client that goes away
 /// before the answer arrives (its own timeout) no longer cancels the upstream request, so its
 /// retry finds the answer recorded (or the key in use) instead of running the request again.
 /// Reading an answer nobody waits for is bounded by the in-flight TTL.
-pub async fn forward<F>(claim: Option<Claim>, forward: F) -> Result<Response, ApiError>
+/// The future yields its `T` (the request's trace) back beside the answer.
+pub async fn detached<F, T>(
+    claim: Claim,
+    forward: F,
+) -> (Result<Response<Body>, ApiError>, Option<T>)
 where
-    F: Future<Output = Result<Response, ApiError>> + Send + 'static,
+    F: Future<Output = (Result<Response<Body>, ApiError>, T)> + Send + 'static,
+    T: Send + 'static,
 {
-    let Some(claim) = claim else {
-        return forward.await;
-    };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let unattended = Duration::from_millis(claim.inner.in_flight_ms);
     tokio::spawn(async move {
-        let answer = match forward.await {
+        let (answer, carried) = forward.await;
+        let answer = match answer {
             Ok(res) => Ok(record(Some(claim), res).await),
             Err(e) => {
                 drop(claim); // released before the client can retry
                 Err(e)
             }
         };
-        if let Err(Ok(res)) = tx.send(answer) {
+        if let Err((Ok(res), _)) = tx.send((answer, carried)) {
             // The client is gone: read the answer to its end, which records it.
             let _ = tokio::time::timeout(unattended, res.into_body().collect()).await;
         }
     });
-    rx.await
-        .unwrap_or_else(|_| Err(ApiError::condition(Condition::InternalError)))
+    match rx.await {
+        Ok((answer, carried)) => (answer, Some(carried)),
+        Err(_) => (Err(ApiError::condition(Condition::InternalError)), None),
+    }
 }
 
 /// The answer to a claimed request, streamed to the client while it is recorded; untouched
 /// without a claim. An answer larger than `max_body_bytes` streams unrecorded and releases
 /// the key.
-pub async fn record(claim: Option<Claim>, res: Response) -> Response {
+pub async fn record(claim: Option<Claim>, res: Response<Body>) -> Response<Body> {
     let Some(claim) = claim else {
         return res;
     };

@@ -1,8 +1,9 @@
 //! A recorded answer: status, the headers worth replaying, the body and the catalog code, with a
 //! binary-safe encoding for stores that keep bytes (Redis).
 
-use axum::body::Body;
-use axum::response::Response;
+use http::Response;
+
+use crate::reply::Body;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
@@ -55,8 +56,8 @@ pub fn recordable(headers: &HeaderMap, request_id: &str) -> Vec<(HeaderName, Hea
 
 impl Record {
     /// The answer again, marked as a replay.
-    pub fn replay(&self) -> Response {
-        let mut res = Response::new(Body::from(self.body.clone()));
+    pub fn replay(&self) -> Response<Body> {
+        let mut res = Response::new(Body::full(self.body.clone()));
         *res.status_mut() = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
         let headers = res.headers_mut();
         for (n, v) in &self.headers {

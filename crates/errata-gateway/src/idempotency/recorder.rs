@@ -6,13 +6,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
 use super::Claim;
 use super::record::Record;
+use crate::reply::Body;
 
 /// The recorded part of the response head.
 pub(crate) struct Head {
@@ -22,7 +22,7 @@ pub(crate) struct Head {
 }
 
 /// A body that records what passes through it.
-pub(crate) struct Recording {
+pub struct Recording {
     inner: Body,
     state: State,
 }
@@ -89,21 +89,21 @@ impl Recording {
             pending.into_store().await;
             return body;
         }
-        Body::new(Recording {
+        Body::Recorded(Box::new(Recording {
             inner: body,
             state: State::Recording(Box::new(pending)),
-        })
+        }))
     }
 }
 
 impl HttpBody for Recording {
     type Data = Bytes;
-    type Error = axum::Error;
+    type Error = hyper::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = &mut *self;
         loop {
             match std::mem::replace(&mut this.state, State::Passing) {
