@@ -100,7 +100,10 @@ async fn path(
         admitted = limit::limit(gw, route, &c.record, now_ms).await?;
     }
     let max_body = body::check(cfg, route, req.headers())?;
-    let claim = match idempotency::begin(gw, route, caller.as_ref(), req, max_body, trace).await? {
+    // Most requests go straight through; a claimed idempotency key runs detached and recorded.
+    let (req, claim) = match idempotency::begin(gw, route, caller.as_ref(), req, max_body, trace)
+        .await?
+    {
         Begin::Replay(res) => return Ok(idempotency::replayed(res, admitted)),
         Begin::Run(req, None) => {
             let id = &trace.request_id;
@@ -109,7 +112,6 @@ async fn path(
         }
         Begin::Run(req, Some(claim)) => (req, claim),
     };
-    let (req, claim) = claim;
     idempotency::run(gw, claim, trace, move |gw, mut trace| async move {
         let id = &trace.request_id;
         let res = match forward::forward(&gw, worker, req, caller.as_ref(), ip, max_body, id).await
