@@ -227,3 +227,76 @@ async fn a_post_is_retried_under_one_idempotency_key_through_the_gateway() {
     );
     s.running.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_post_whose_first_answer_is_lost_runs_once_behind_an_idempotent_route() {
+    // The upstream takes 1 s over its first payment; the client gives up on an attempt after
+    // 300 ms and retries under the same key.
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&runs);
+    let app = Router::new().route(
+        "/v1/payments",
+        post(move || {
+            let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                if n == 1 {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                (
+                    StatusCode::CREATED,
+                    axum::Json(json!({"id": format!("pay_{n}")})),
+                )
+            }
+        }),
+    );
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let src = format!(
+        "upstream = \"{upstream}\"\nstore = \"sqlite::memory:\"\nkey_prefix = \"sdk\"\n\n[[routes]]\npath = \"/v1\"\nidempotency = true\n"
+    );
+    let cfg = Config::from_toml(&src, std::path::Path::new(".")).unwrap();
+    let st = store::open(&cfg.store_url).await.unwrap();
+    let new = NewKey {
+        tenant: "acme".into(),
+        name: "sdk".into(),
+        ..NewKey::default()
+    };
+    let key = errata_gateway::manage::create(&st, &cfg, &new, errata_gateway::manage::now_secs())
+        .await
+        .unwrap()
+        .secret;
+    let running = serve::start(
+        cfg,
+        st,
+        Arc::new(MemoryCounters::default()),
+        Arc::new(errata_gateway::limits::SystemClock),
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", running.addr);
+    let client = Client::builder(&base)
+        .api_key(&key)
+        .timeout(Duration::from_millis(300))
+        .retry(
+            errata_client::RetryPolicy::default()
+                .max_retries(6)
+                .initial_delay(Duration::from_millis(100)),
+        )
+        .jitter(NoJitter)
+        .build()
+        .unwrap();
+    // Attempt 1 times out; the next ones meet the key in use (409, Retry-After 1) until the
+    // first answer is recorded, then get it replayed.
+    let v: Value = client
+        .post("/v1/payments")
+        .json(&json!({"amount": 4200}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v, json!({"id": "pay_1"}));
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the payment ran once");
+    running.shutdown().await;
+}

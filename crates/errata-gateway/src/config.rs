@@ -102,6 +102,8 @@ pub struct Route {
     pub max_body_bytes: Option<u64>,
     /// Accepted request content types; empty means any.
     pub content_types: Option<Vec<String>>,
+    /// Whether `POST` and `PATCH` honour the idempotency key (see `crate::idempotency`).
+    pub idempotency: bool,
 }
 
 impl Route {
@@ -179,6 +181,7 @@ pub struct Config {
     pub max_body_bytes: u64,
     pub content_types: Vec<String>,
     pub routes: Vec<Route>,
+    pub idempotency: crate::idempotency::Settings,
 }
 
 #[derive(Deserialize)]
@@ -213,6 +216,8 @@ struct RawConfig {
     plans: BTreeMap<String, Spanned<RawPlan>>,
     #[serde(default)]
     routes: Vec<Spanned<RawRoute>>,
+    #[serde(default)]
+    idempotency: crate::idempotency::RawSettings,
 }
 
 #[derive(Deserialize, Default)]
@@ -313,6 +318,8 @@ struct RawRoute {
     limits: Option<Limits>,
     max_body_bytes: Option<u64>,
     content_types: Option<Vec<String>>,
+    #[serde(default)]
+    idempotency: bool,
 }
 
 fn yes() -> bool {
@@ -703,6 +710,8 @@ impl Config {
             );
         }
 
+        let idempotency = crate::idempotency::Settings::from_raw(&raw.idempotency, &at, &mut err);
+
         let mut routes = Vec::new();
         for r in &raw.routes {
             let rr = r.get_ref();
@@ -759,6 +768,13 @@ impl Config {
                     "rate and per_seconds must be at least 1",
                 );
             }
+            if rr.idempotency && !rr.auth {
+                err(
+                    at(r.span().start),
+                    format!("route `{path}` has idempotency = true but auth = false"),
+                    "idempotency keys are kept per tenant or API key: the route needs a key",
+                );
+            }
             routes.push(Route {
                 path: path.trim_end_matches('/').to_owned(),
                 methods,
@@ -770,6 +786,7 @@ impl Config {
                 limits: rr.limits.clone(),
                 max_body_bytes: rr.max_body_bytes,
                 content_types: rr.content_types.clone(),
+                idempotency: rr.idempotency,
             });
         }
         if routes.is_empty() {
@@ -784,6 +801,7 @@ impl Config {
                 limits: None,
                 max_body_bytes: None,
                 content_types: None,
+                idempotency: false,
             });
         }
         // Longest prefix first.
@@ -835,6 +853,7 @@ impl Config {
             max_body_bytes: raw.limits.max_body_bytes.unwrap_or(1 << 20),
             content_types: raw.limits.content_types.unwrap_or_default(),
             routes,
+            idempotency,
         })
     }
 

@@ -1,5 +1,5 @@
 //! The request path, stage by stage: route → authenticate → authorize → limit → body checks →
-//! forward → respond, then log. Each stage is a module of [`crate::stage`] and fails only with a
+//! idempotency → forward → respond, then log. Each stage is a module of [`crate::stage`] and fails only with a
 //! condition the catalog renders; [`handle`] turns that into the answer.
 
 use std::collections::HashMap;
@@ -17,10 +17,12 @@ use crate::auth::KeyCache;
 use crate::client_ip::client_ip;
 use crate::config::Config;
 use crate::gate::Refusals;
+use crate::idempotency::{Idempotency, MemoryRecords};
 use crate::limits::{Clock, Counters};
 use crate::metrics::Metrics;
 use crate::reply::Body;
 use crate::respond::raw_error;
+use crate::stage::idempotency::{self, Begin};
 use crate::stage::route::Routed;
 use crate::stage::{authenticate, authorize, body, forward, limit, log, respond, route};
 use crate::store::KeyStore;
@@ -47,6 +49,7 @@ pub fn gate_refusal(gw: &Gateway, err: Option<ApiError>) -> Response<Body> {
         key_id: None,
         tenant: None,
         upstream_request_id: None,
+        idempotency: "",
     };
     let mut res = respond::refusal(gw, err, &trace);
     res.headers_mut()
@@ -56,7 +59,7 @@ pub fn gate_refusal(gw: &Gateway, err: Option<ApiError>) -> Response<Body> {
 
 /// The request path: a request in, its answer out. Never fails: a refusal is an answer.
 pub async fn handle(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     worker: usize,
     peer: SocketAddr,
     req: Request<Incoming>,
@@ -71,7 +74,7 @@ pub async fn handle(
 }
 
 async fn path(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     worker: usize,
     peer: IpAddr,
     req: Request<Incoming>,
@@ -97,20 +100,32 @@ async fn path(
         admitted = limit::limit(gw, route, &c.record, now_ms).await?;
     }
     let max_body = body::check(cfg, route, req.headers())?;
-    let res = forward::forward(
-        gw,
-        worker,
-        req,
-        caller.as_ref(),
-        ip,
-        max_body,
-        &trace.request_id,
-    )
-    .await?;
-    respond::respond(gw, res, admitted, trace).await
+    // Most requests go straight through; a claimed idempotency key runs detached and recorded.
+    let (req, claim) = match idempotency::begin(gw, route, caller.as_ref(), req, max_body, trace)
+        .await?
+    {
+        Begin::Replay(res) => return Ok(idempotency::replayed(res, admitted)),
+        Begin::Run(req, None) => {
+            let id = &trace.request_id;
+            let res = forward::forward(gw, worker, req, caller.as_ref(), ip, max_body, id).await?;
+            return respond::respond(gw, res, admitted, trace).await;
+        }
+        Begin::Run(req, Some(claim)) => (req, claim),
+    };
+    idempotency::run(gw, claim, trace, move |gw, mut trace| async move {
+        let id = &trace.request_id;
+        let res = match forward::forward(&gw, worker, req, caller.as_ref(), ip, max_body, id).await
+        {
+            Ok(res) => respond::respond(&gw, res, admitted, &mut trace).await,
+            Err(e) => Err(e),
+        };
+        (res, trace)
+    })
+    .await
 }
 
 /// One request's facts for the answer, logs and metrics.
+#[derive(Clone)]
 pub struct Trace {
     pub request_id: String,
     pub format: Format,
@@ -122,6 +137,8 @@ pub struct Trace {
     pub tenant: Option<String>,
     /// The id an upstream's error envelope carried, when it was not the gateway's.
     pub upstream_request_id: Option<String>,
+    /// The idempotency decision for the access log (empty: none was made).
+    pub idempotency: &'static str,
 }
 
 impl Trace {
@@ -136,6 +153,7 @@ impl Trace {
             key_id: None,
             tenant: None,
             upstream_request_id: None,
+            idempotency: "",
         }
     }
 }
@@ -161,6 +179,8 @@ pub struct Gateway {
     pub counters: Arc<dyn Counters>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
+    /// Idempotency records and settings, used on `idempotency = true` routes only.
+    pub idempotency: Idempotency,
     /// The catalog's request-id header.
     pub request_id_header: HeaderName,
     /// One upstream client (and connection pool) per worker, made on the worker's runtime.
@@ -208,7 +228,18 @@ impl Gateway {
         ));
         let request_id_header = HeaderName::from_bytes(catalog.request_id().header.as_bytes())
             .unwrap_or(HeaderName::from_static("x-request-id"));
+        let records = counters
+            .idempotency_records()
+            .unwrap_or_else(|| Arc::new(MemoryRecords::new(config.idempotency.memory_bytes)));
+        let idempotency = Idempotency::new(
+            &config,
+            records,
+            Arc::clone(&clock),
+            metrics.idempotency().clone(),
+            &catalog.request_id().header,
+        );
         Ok(Arc::new(Gateway {
+            idempotency,
             cache: Arc::new(KeyCache::from_config(&config)),
             config: Arc::new(config),
             catalog: Arc::new(catalog),
@@ -339,6 +370,7 @@ impl Gateway {
             status,
             code = %code,
             upstream_request_id = "",
+            idempotency = "",
             latency_ms = 0.0,
         );
         bytes

@@ -17,6 +17,7 @@ pub mod conn;
 pub mod gate;
 pub mod gateway;
 pub mod head;
+pub mod idempotency;
 pub mod keys;
 pub mod limits;
 pub mod manage;

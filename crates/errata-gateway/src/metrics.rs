@@ -1,4 +1,5 @@
-//! Prometheus metrics: requests by route, status and code; latency; limiter decisions.
+//! Prometheus metrics: requests by route, status and code; latency; limiter and idempotency
+//! decisions.
 //!
 //! The request path records through handles made once per (route, status, code): label strings
 //! are built the first time a combination is seen, never per request.
@@ -10,6 +11,8 @@ use std::time::Duration;
 use errata_core::Catalog;
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::idempotency::Outcome;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -58,6 +61,26 @@ struct RouteMetrics {
 pub struct Metrics {
     routes: Vec<RouteMetrics>,
     limiter: HashMap<&'static str, Counter>,
+    idempotency: IdempotencyCounters,
+}
+
+/// `errata_idempotency_total{outcome}`, one handle per outcome, made at start; cloned into
+/// the idempotency stage, whose claims count outcomes after the request has moved on.
+#[derive(Clone)]
+pub struct IdempotencyCounters([Counter; Outcome::ALL.len()]);
+
+impl IdempotencyCounters {
+    fn new() -> IdempotencyCounters {
+        IdempotencyCounters(
+            Outcome::ALL
+                .map(|o| metrics::counter!("errata_idempotency_total", "outcome" => o.as_str())),
+        )
+    }
+
+    /// One idempotency decision.
+    pub fn count(&self, outcome: Outcome) {
+        self.0[outcome as usize].increment(1);
+    }
 }
 
 /// The route name requests no route matched are counted under.
@@ -100,7 +123,11 @@ impl Metrics {
             )
         })
         .collect();
-        Metrics { routes, limiter }
+        Metrics {
+            routes,
+            limiter,
+            idempotency: IdempotencyCounters::new(),
+        }
     }
 
     /// The slot of requests no route matched.
@@ -137,6 +164,11 @@ impl Metrics {
                 _ => counter(&r.name, status, code).increment(1),
             },
         }
+    }
+
+    /// The idempotency stage's counters.
+    pub fn idempotency(&self) -> &IdempotencyCounters {
+        &self.idempotency
     }
 
     /// One limiter decision: `allowed`, a condition name, `fail_open` or `fail_closed`.

@@ -1,5 +1,6 @@
 //! The body of every answer on the public listener: bytes errata made, or the upstream's body
-//! streamed through while the request's concurrency lease is held.
+//! streamed through while the request's concurrency lease is held, or either recorded for an
+//! idempotency key as it goes out.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -7,6 +8,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 
+use crate::idempotency::Recording;
 use crate::limits::Lease;
 use crate::upstream::UpstreamBody;
 
@@ -16,6 +18,8 @@ pub enum Body {
     Full(Option<Bytes>),
     /// The upstream's body; the lease is released when the body is done or dropped.
     Upstream(UpstreamBody, Option<Lease>),
+    /// An answer to a claimed idempotency key, copied aside as it streams.
+    Recorded(Box<Recording>),
 }
 
 impl Body {
@@ -40,6 +44,7 @@ impl hyper::body::Body for Body {
         match self.get_mut() {
             Body::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Body::Upstream(body, _) => Pin::new(body).poll_frame(cx),
+            Body::Recorded(body) => Pin::new(body.as_mut()).poll_frame(cx),
         }
     }
 
@@ -47,6 +52,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Full(bytes) => bytes.is_none(),
             Body::Upstream(body, _) => body.is_end_stream(),
+            Body::Recorded(body) => body.is_end_stream(),
         }
     }
 
@@ -54,6 +60,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Upstream(body, _) => body.size_hint(),
+            Body::Recorded(body) => body.size_hint(),
         }
     }
 }

@@ -366,3 +366,122 @@ async fn losing_redis_fails_closed_then_recovers() {
 async fn losing_redis_fails_open_then_recovers() {
     redis_outage("open", 200).await;
 }
+
+/// An upstream that counts the orders it really created; `/v1/held` answers only when the test
+/// adds a permit.
+async fn orders_upstream(
+    runs: Arc<std::sync::atomic::AtomicUsize>,
+    gate: Arc<Semaphore>,
+) -> String {
+    use std::sync::atomic::Ordering;
+    let order = move |held: bool| {
+        let (runs, gate) = (Arc::clone(&runs), Arc::clone(&gate));
+        move || {
+            let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
+            let gate = Arc::clone(&gate);
+            async move {
+                if held {
+                    let _p = gate.acquire().await;
+                }
+                (
+                    axum::http::StatusCode::CREATED,
+                    axum::Json(json!({"id": format!("ord_{n}")})),
+                )
+            }
+        }
+    };
+    let app = axum::Router::new()
+        .route("/v1/orders", axum::routing::post(order(false)))
+        .route("/v1/held", axum::routing::post(order(true)));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_runs_once_across_instances() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let Some(db) = services::postgres().await else {
+        return;
+    };
+    let Some(redis) = services::redis() else {
+        return;
+    };
+    let dir = temp_dir("idempotency");
+    let runs = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(Semaphore::new(0));
+    let up = orders_upstream(Arc::clone(&runs), Arc::clone(&gate)).await;
+    let cfg = write_config(
+        &dir,
+        &up,
+        &db.url,
+        &redis.url,
+        "[[routes]]\npath = \"/v1\"\nidempotency = true\n",
+    );
+    let (a, b) = (start(&cfg), start(&cfg));
+    let bases = [a.base.as_str(), b.base.as_str()];
+    let http = reqwest::Client::new();
+    let (key, _) = create_key(&http, &a.admin, json!({"tenant": "acme", "name": "idem"})).await;
+    let post = |base: &str, path: &str, idem: &str| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(&key)
+            .header("idempotency-key", idem)
+            .header("content-type", "application/json")
+            .body(r#"{"sku":"mug"}"#)
+            .send()
+    };
+
+    // Sequential: the answer made through A replays from B.
+    let first = post(bases[0], "/v1/orders", "seq").await.unwrap();
+    assert_eq!(first.status(), 201);
+    assert!(!first.headers().contains_key("idempotent-replayed"));
+    let first: Value = first.json().await.unwrap();
+    let again = post(bases[1], "/v1/orders", "seq").await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    // Concurrent, alternating between the instances: one execution, everyone else 409 or the
+    // replay of that one.
+    let attempts: Vec<_> = (0..30)
+        .map(|i| tokio::spawn(post(bases[i % 2], "/v1/orders", "burst")))
+        .collect();
+    let mut ids = Vec::new();
+    for t in attempts {
+        let res = t.await.unwrap().unwrap();
+        match res.status().as_u16() {
+            201 => ids.push(res.json::<Value>().await.unwrap()["id"].clone()),
+            409 => assert_eq!(res.headers()["retry-after"], "1"),
+            s => panic!("unexpected status {s}"),
+        }
+    }
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "one execution for the burst"
+    );
+    assert!(ids.iter().all(|id| id == "ord_2"), "{ids:?}");
+
+    // In flight on A: B says so; once A's answer is in, B replays it.
+    let held = tokio::spawn(post(bases[0], "/v1/held", "held"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while runs.load(Ordering::SeqCst) < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let busy = post(bases[1], "/v1/held", "held").await.unwrap();
+    assert_eq!(busy.status(), 409);
+    let body: Value = busy.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "idempotency_key_in_use");
+    gate.add_permits(1);
+    let held = held.await.unwrap().unwrap();
+    assert_eq!(held.status(), 201);
+    let held: Value = held.json().await.unwrap();
+    let replay = post(bases[1], "/v1/held", "held").await.unwrap();
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(replay.json::<Value>().await.unwrap(), held);
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+    drop((a, b, redis, db));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

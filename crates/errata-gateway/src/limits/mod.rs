@@ -102,6 +102,12 @@ pub trait Counters: Send + Sync + 'static {
         limits: &Limits,
         now_ms: u64,
     ) -> Result<Outcome, CountersError>;
+
+    /// Where idempotency records live beside these counters; `None`: in this process's
+    /// memory.
+    fn idempotency_records(&self) -> Option<Arc<dyn crate::idempotency::Records>> {
+        None
+    }
 }
 
 /// Opens the counters a URL names: `memory:` for this process, `redis://` (or `rediss://`) for

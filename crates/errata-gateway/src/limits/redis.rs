@@ -416,6 +416,10 @@ impl Counters for RedisCounters {
             quota: quota_window,
         })
     }
+
+    fn idempotency_records(&self) -> Option<std::sync::Arc<dyn crate::idempotency::Records>> {
+        Some(crate::idempotency::RedisRecords::new(self.conn.clone()))
+    }
 }
 
 impl RedisCounters {

@@ -1,13 +1,11 @@
 //! Forward: the client's request to the upstream, with hop-by-hop headers removed, identity
 //! and forwarding headers set, the gateway's request id under the catalog's header, and the
-//! body limited as it streams.
+//! body limited as it streams (or already read whole, for an idempotency key).
 
 use std::net::IpAddr;
 
 use errata_core::{ApiError, Condition};
 use http::{Request, Response};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 
 use crate::upstream::{ProxyBody, UpstreamBody};
 
@@ -19,7 +17,7 @@ use crate::stage::authenticate::Caller;
 pub async fn forward(
     gw: &Gateway,
     worker: usize,
-    req: Request<Incoming>,
+    req: Request<ProxyBody>,
     caller: Option<&Caller>,
     ip: IpAddr,
     max_body: u64,
@@ -40,8 +38,6 @@ pub async fn forward(
         (&gw.catalog.request_id().header, request_id),
         ip,
     );
-    let body: ProxyBody =
-        Limited::new(body, usize::try_from(max_body).unwrap_or(usize::MAX)).boxed_unsync();
     let Some(upstream) = gw.upstream(worker) else {
         return Err(ApiError::condition(Condition::UpstreamUnreachable));
     };

@@ -34,6 +34,7 @@ pub fn finish(
         status,
         code = code.unwrap_or(""),
         upstream_request_id = trace.upstream_request_id.as_deref().unwrap_or(""),
+        idempotency = trace.idempotency,
         latency_ms = latency.as_secs_f64() * 1000.0,
     );
     res

@@ -5,6 +5,7 @@ pub mod authenticate;
 pub mod authorize;
 pub mod body;
 pub mod forward;
+pub mod idempotency;
 pub mod limit;
 pub mod log;
 pub mod respond;

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use errata_gateway::config::Config;
-use errata_gateway::limits::{ManualClock, MemoryCounters};
+use errata_gateway::limits::{Counters, ManualClock, MemoryCounters};
 use errata_gateway::manage;
 use errata_gateway::serve::{self, Running};
 use errata_gateway::store::{self, KeyStore, NewKey};
@@ -95,6 +95,16 @@ pub async fn start(extra: &str) -> Harness {
 }
 
 pub async fn start_with_upstream(extra: &str, upstream: &str, gate: Arc<Semaphore>) -> Harness {
+    start_with_counters(extra, upstream, gate, Arc::new(MemoryCounters::default())).await
+}
+
+/// As [`start_with_upstream`], counting in `counters` (Redis, for the tests that share one).
+pub async fn start_with_counters(
+    extra: &str,
+    upstream: &str,
+    gate: Arc<Semaphore>,
+    counters: Arc<dyn Counters>,
+) -> Harness {
     let src = format!(
         "upstream = \"{upstream}\"\nstore = \"sqlite::memory:\"\nkey_prefix = \"test\"\n{extra}\n\n[admin]\ntoken = \"admin-token-0123456789\"\n"
     );
@@ -105,7 +115,7 @@ pub async fn start_with_upstream(extra: &str, upstream: &str, gate: Arc<Semaphor
     let running = serve::start(
         cfg,
         Arc::clone(&store),
-        Arc::new(MemoryCounters::default()),
+        counters,
         Arc::new(clock.clone()),
         TcpListener::bind("127.0.0.1:0").await.unwrap(),
         TcpListener::bind("127.0.0.1:0").await.unwrap(),
