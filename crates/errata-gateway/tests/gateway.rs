@@ -457,10 +457,22 @@ async fn the_monthly_quota_resets_with_the_calendar_month() {
 async fn concurrency_is_limited_while_requests_are_in_flight() {
     let h = start(&POLICY.replace("[plans.free]\n", "[plans.free]\nconcurrency = 1\n")).await;
     let (key, _) = h.key(json!({})).await;
-    let first = tokio::spawn(h.get("/hold").bearer_auth(&key).send());
-    // Wait until the first request holds its slot.
+    let mut first = tokio::spawn(h.get("/hold").bearer_auth(&key).send());
+    // Wait until the first request holds its slot. A probe can win the race for the slot, and
+    // then the held request is the one refused: send it again.
     let mut limited = None;
     for _ in 0..200 {
+        if first.is_finished() {
+            let refused = first.await.unwrap().unwrap();
+            assert_eq!(
+                refused.status(),
+                429,
+                "the held request either waits or is refused"
+            );
+            first = tokio::spawn(h.get("/hold").bearer_auth(&key).send());
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            continue;
+        }
         let res = h.get("/echo").bearer_auth(&key).send().await.unwrap();
         if res.status() == 429 {
             limited = Some(parts(res).await);
