@@ -40,7 +40,8 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/keys/{id}/rotate", post(rotate))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
-        .with_state(admin);
+        .with_state(admin)
+        .merge(crate::console_ui::router());
     ErrataLayer::new(catalog).no_timeout().wrap(routes)
 }
 

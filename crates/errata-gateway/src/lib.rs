@@ -13,6 +13,7 @@ pub mod admin_openapi;
 pub mod auth;
 pub mod client_ip;
 pub mod config;
+pub mod console_ui;
 pub mod gateway;
 pub mod keys;
 pub mod limits;
