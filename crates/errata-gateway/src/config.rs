@@ -35,12 +35,14 @@ pub enum EnvironmentRule {
 }
 
 /// Rate, quota and concurrency limits. Any field left out means "no limit" of that kind.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Requests allowed per `per_seconds` (sustained rate).
+    #[schema(minimum = 1)]
     pub rate: Option<u32>,
     #[serde(default = "default_window")]
+    #[schema(minimum = 1, default = 60)]
     pub per_seconds: u32,
     /// Extra requests allowed at once above the steady rate.
     #[serde(default)]
@@ -48,6 +50,7 @@ pub struct Limits {
     /// Requests per calendar month (UTC).
     pub monthly_quota: Option<u64>,
     /// Requests in flight at once.
+    #[schema(minimum = 1)]
     pub concurrency: Option<u32>,
 }
 
@@ -102,6 +105,8 @@ pub struct Route {
     pub max_body_bytes: Option<u64>,
     /// Accepted request content types; empty means any.
     pub content_types: Option<Vec<String>>,
+    /// Add `meta.remaining_requests` (and limit and reset) to JSON object bodies of successes.
+    pub success_meta: bool,
 }
 
 /// What to do when a dependency on the request path (counters, store) fails.
@@ -147,6 +152,8 @@ pub struct Config {
     pub max_body_bytes: u64,
     pub content_types: Vec<String>,
     pub routes: Vec<Route>,
+    pub request_log: crate::reqlog::RequestLogConfig,
+    pub portal: crate::reqlog::config::PortalConfig,
 }
 
 #[derive(Deserialize)]
@@ -175,6 +182,10 @@ struct RawConfig {
     plans: BTreeMap<String, Spanned<RawPlan>>,
     #[serde(default)]
     routes: Vec<Spanned<RawRoute>>,
+    #[serde(default)]
+    request_log: crate::reqlog::RequestLogConfig,
+    #[serde(default)]
+    portal: crate::reqlog::config::PortalConfig,
 }
 
 #[derive(Deserialize, Default)]
@@ -258,6 +269,8 @@ struct RawRoute {
     limits: Option<Limits>,
     max_body_bytes: Option<u64>,
     content_types: Option<Vec<String>>,
+    #[serde(default)]
+    success_meta: bool,
 }
 
 fn yes() -> bool {
@@ -616,6 +629,7 @@ impl Config {
                 limits: rr.limits.clone(),
                 max_body_bytes: rr.max_body_bytes,
                 content_types: rr.content_types.clone(),
+                success_meta: rr.success_meta,
             });
         }
         if routes.is_empty() {
@@ -630,10 +644,18 @@ impl Config {
                 limits: None,
                 max_body_bytes: None,
                 content_types: None,
+                success_meta: false,
             });
         }
         // Longest prefix first.
         routes.sort_by_key(|r| std::cmp::Reverse(r.path.len()));
+
+        for p in raw.request_log.problems() {
+            err((0, 0), p, "see docs/gateway-config.md, [request_log]");
+        }
+        for p in raw.portal.problems() {
+            err((0, 0), p, "see docs/gateway-config.md, [portal]");
+        }
 
         if !diags.is_empty() {
             let mut d = Diagnostics(diags);
@@ -670,6 +692,8 @@ impl Config {
             max_body_bytes: raw.limits.max_body_bytes.unwrap_or(1 << 20),
             content_types: raw.limits.content_types.unwrap_or_default(),
             routes,
+            request_log: raw.request_log,
+            portal: raw.portal,
         })
     }
 

@@ -38,6 +38,7 @@ pub struct Gateway {
     pub cache: Arc<KeyCache>,
     pub counters: Arc<dyn Counters>,
     pub clock: Arc<dyn Clock>,
+    pub recorder: Arc<crate::reqlog::Recorder>,
     upstream: Upstream,
     errors_page: Bytes,
     last_used: Mutex<HashMap<String, i64>>,
@@ -59,6 +60,7 @@ impl Gateway {
             config.response_timeout,
         )?;
         Ok(Arc::new(Gateway {
+            recorder: Arc::new(crate::reqlog::Recorder::new(config.request_log.clone())),
             cache: Arc::new(KeyCache::new(config.key_cache_ttl)),
             config: Arc::new(config),
             catalog: Arc::new(catalog),
@@ -126,6 +128,9 @@ struct Trace {
     route: String,
     key_id: Option<String>,
     tenant: Option<String>,
+    upstream_status: Option<u16>,
+    upstream_request_id: Option<String>,
+    windows: (Option<Window>, Option<Window>),
 }
 
 async fn handle(
@@ -134,6 +139,7 @@ async fn handle(
     req: Request,
 ) -> Response {
     let started = Instant::now();
+    let started_ms = gw.clock.now_ms();
     let request_id = request_id(&gw, req.headers());
     let format = Format::from_accept(
         req.headers()
@@ -147,6 +153,9 @@ async fn handle(
         route: "unmatched".into(),
         key_id: None,
         tenant: None,
+        upstream_status: None,
+        upstream_request_id: None,
+        windows: (None, None),
     };
     let mut res = match pipeline(&gw, peer.ip(), req, &request_id, &mut trace).await {
         Ok(res) => res,
@@ -177,6 +186,24 @@ async fn handle(
         status,
         code = code.as_deref().unwrap_or(""),
         latency_ms = latency.as_secs_f64() * 1000.0,
+    );
+    let windows = trace.windows;
+    gw.recorder.record(
+        crate::reqlog::Record {
+            request_id: trace.request_id,
+            time_ms: i64::try_from(started_ms).unwrap_or(i64::MAX),
+            method: method.to_string(),
+            path,
+            route: trace.route,
+            key_id: trace.key_id,
+            tenant: trace.tenant,
+            status,
+            code,
+            latency_us: i64::try_from(latency.as_micros()).unwrap_or(i64::MAX),
+            upstream_status: trace.upstream_status,
+            upstream_request_id: trace.upstream_request_id,
+        },
+        windows,
     );
     res
 }
@@ -269,6 +296,7 @@ async fn pipeline(
                     metrics::limiter("allowed");
                     lease = Some(l);
                     windows = (rate, quota);
+                    trace.windows = windows;
                 }
                 Some(Outcome {
                     verdict:
@@ -281,6 +309,7 @@ async fn pipeline(
                     quota,
                 }) => {
                     metrics::limiter(condition.name());
+                    trace.windows = (rate, quota);
                     let mut err = ApiError::condition(condition)
                         .arg("retry_after", retry_after)
                         .arg("limit", limit)
@@ -369,6 +398,12 @@ async fn pipeline(
         Err(c) => return Err(ApiError::condition(c)),
     };
     let (mut parts, body) = res.into_parts();
+    trace.upstream_status = Some(parts.status.as_u16());
+    trace.upstream_request_id = parts
+        .headers
+        .get(gw.catalog.request_id().header.as_str())
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     proxy::strip_hop_by_hop(&mut parts.headers);
     for (n, v) in limit_headers(windows.0, windows.1) {
         parts.headers.insert(n, v);
@@ -381,7 +416,11 @@ async fn pipeline(
         let _held = &lease;
         f
     });
-    Ok(Response::from_parts(parts, Body::new(body)))
+    let res = Response::from_parts(parts, Body::new(body));
+    if route.success_meta {
+        return Ok(crate::success_meta::add(res, windows).await);
+    }
+    Ok(res)
 }
 
 /// Scopes, IP allowlist, environment, plan and feature.

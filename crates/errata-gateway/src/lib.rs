@@ -20,6 +20,8 @@ pub mod limits;
 pub mod manage;
 pub mod metrics;
 pub mod proxy;
+pub mod reqlog;
 pub mod respond;
 pub mod serve;
 pub mod store;
+pub mod success_meta;
