@@ -65,7 +65,7 @@ fn screenshot_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
     let dir = target.join("console-screenshots");
     std::fs::create_dir_all(&dir).expect("create the screenshot directory");
-    dir
+    dir.canonicalize().unwrap_or(dir)
 }
 
 #[test]
@@ -407,7 +407,7 @@ impl Flow<'_> {
         click(self.client, "a[data-page=errors]").await?;
         shown(self.client, "#code-rate_limit_exceeded").await?;
         self.shot("09-error-reference").await?;
-        type_into(self.client, "#code-filter", "revoked").await?;
+        type_into(self.client, "#code-filter", "api_key_revoked").await?;
         let visible = run(
             self.client,
             "return Array.from(document.querySelectorAll('#codes article')).filter(a => !a.hidden).map(a => a.dataset.code);",
@@ -415,7 +415,7 @@ impl Flow<'_> {
         )
         .await?;
         if visible != json!(["api_key_revoked"]) {
-            return Err(format!("filtering by 'revoked' shows {visible}"));
+            return Err(format!("filtering by api_key_revoked shows {visible}"));
         }
         Ok(())
     }
