@@ -229,16 +229,24 @@
     return h("div.page-head", {}, h("h1", {}, title), hint ? h("span.hint", {}, hint) : null, h("div.spacer"), extra);
   }
 
+  /** Thrown when a page finished loading after the user had already moved to another. */
+  const STALE = { handled: true };
+
   let routing = 0;
   async function route() {
     const ticket = ++routing;
     const { parts, params } = current();
     const page = parts[0] || "keys";
+    // A page draws only if it is still the one asked for: a slow answer never covers a newer page.
+    const view = (active, ...content) => {
+      if (ticket !== routing) throw STALE;
+      return shell(active, ...content);
+    };
     try {
-      if (page === "keys") await keysPage(params);
-      else if (page === "usage") await usagePage(params);
-      else if (page === "requests") await requestsPage(parts[1], params);
-      else if (page === "errors") await errorsPage(params);
+      if (page === "keys") await keysPage(view, params);
+      else if (page === "usage") await usagePage(view, params);
+      else if (page === "requests") await requestsPage(view, parts[1], params);
+      else if (page === "errors") await errorsPage(view, params);
       else return go("keys");
     } catch (e) {
       if (e && e.handled) return;
@@ -350,7 +358,7 @@
     return plans;
   }
 
-  async function keysPage(params) {
+  async function keysPage(view, params) {
     const filter = {
       tenant: PORTAL ? "" : params.get("tenant") || "",
       status: params.get("status") || "",
@@ -415,7 +423,7 @@
           h("strong", {}, filtered ? "No key matches" : "No keys yet"),
           filtered ? "Change or clear the filters." : "Create a key to let a client call the API through the gateway."
         );
-    shell(
+    view(
       "keys",
       pageHead(
         "API keys",
@@ -434,7 +442,7 @@
       "tr",
       { "data-key": k.id, "data-tenant": k.tenant },
       h("td", {}, h("strong", {}, k.name), h("div.muted.mono", {}, k.id)),
-      h("td", {}, h("span.mono", {}, `${k.hint}…`), " ", h(`span.pill.${k.environment === "live" ? "info" : ""}`, {}, k.environment)),
+      h("td", {}, h("span.mono", {}, k.hint.endsWith("…") ? k.hint : `${k.hint}…`), " ", h(`span.pill.${k.environment === "live" ? "info" : ""}`, {}, k.environment)),
       PORTAL ? null : h("td", {}, link("keys" + query({ tenant: k.tenant }), {}, k.tenant)),
       h("td", {}, k.plan),
       h("td", {}, k.scopes.length ? k.scopes.map((s) => h("span.tag", {}, s)) : h("span.muted", {}, "none")),
@@ -444,7 +452,7 @@
         h(`span.pill.${STATUS_PILL[status] || ""}`, { "data-status": status }, status),
         k.replaced_by ? h("div.muted", {}, "rotated") : null
       ),
-      h("td", {}, k.last_used_at ? fmtTime(k.last_used_at) : h("span.muted", {}, "never")),
+      h("td.nowrap", {}, k.last_used_at ? fmtTime(k.last_used_at) : h("span.muted", {}, "never")),
       h(
         "td",
         {},
@@ -666,7 +674,7 @@
     return s.slice(11, 16);
   }
 
-  async function usagePage(params) {
+  async function usagePage(view, params) {
     const step = STEPS[params.get("step")] ? params.get("step") : "minute";
     const sel = { tenant: PORTAL ? "" : params.get("tenant") || "", key_id: params.get("key_id") || "" };
     const form = h(
@@ -687,7 +695,7 @@
     );
     const head = pageHead("Usage", sel.key_id ? `Key ${sel.key_id}` : sel.tenant ? `Tenant ${sel.tenant}` : PORTAL ? `All keys of ${whoami.tenant}` : null);
     if (!PORTAL && !sel.tenant && !sel.key_id) {
-      shell(
+      view(
         "usage",
         head,
         form,
@@ -696,7 +704,7 @@
       return;
     }
     const usage = await api("GET", "/usage" + query({ tenant: sel.key_id ? "" : sel.tenant, key_id: sel.key_id, step }));
-    const page = shell("usage", head, form);
+    const page = view("usage", head, form);
     renderUsage(page, usage, sel, step);
   }
 
@@ -856,7 +864,7 @@
 
   // ---------- request lookup ----------
 
-  async function requestsPage(id, params) {
+  async function requestsPage(view, id, params) {
     const lookup = h(
       "form.panel.filters",
       {
@@ -884,16 +892,16 @@
         if (e && e.handled) return;
         found = alertBox(e);
       }
-      shell("requests", head, lookup, found);
+      view("requests", head, lookup, found);
       return;
     }
     const filter = Object.fromEntries(params.entries());
     if (Object.keys(filter).length) {
       const list = await api("GET", "/requests" + query(filter));
-      shell("requests", head, lookup, requestList(list, filter));
+      view("requests", head, lookup, requestList(list, filter));
       return;
     }
-    shell(
+    view(
       "requests",
       head,
       lookup,
@@ -911,9 +919,9 @@
       h(
         "tr",
         { "data-request": r.request_id },
-        h("td", {}, iso(r.time_ms)),
+        h("td.nowrap", {}, iso(r.time_ms)),
         h("td", {}, link(`requests/${encodeURIComponent(r.request_id)}`, { class: "mono" }, r.request_id)),
-        h("td.mono", {}, r.method, " ", r.path),
+        h("td.mono.nowrap", {}, r.method, " ", r.path),
         h("td", {}, statusPill(r.status)),
         h("td.mono", {}, r.code || ""),
         h("td.mono", {}, r.key_id || ""),
@@ -984,7 +992,7 @@
 
   let errorCodes = null;
 
-  async function errorsPage(params) {
+  async function errorsPage(view, params) {
     if (!errorCodes) errorCodes = (await api("GET", "/errors")).data || [];
     const want = params.get("code") || "";
     const filter = h("input", { id: "code-filter", type: "search", placeholder: "Filter by code, status or words", value: want });
@@ -1002,7 +1010,7 @@
             h("span.code-name", {}, c.code),
             " ",
             h(`span.pill.${c.status >= 500 ? "bad" : "warn"}`, {}, c.status),
-            c.type ? [" ", h("span.pill", {}, c.type)] : null,
+            c.type || c.kind ? [" ", h("span.pill", {}, c.type || c.kind)] : null,
             c.retryable ? [" ", h("span.pill.info", {}, "retryable")] : null
           ),
           c.title ? h("p", {}, h("strong", {}, c.title)) : null,
@@ -1023,7 +1031,7 @@
       none.hidden = shown > 0;
     };
     filter.addEventListener("input", apply);
-    shell(
+    view(
       "errors",
       pageHead("Error reference", `${errorCodes.length} codes: every error this API answers with`, filter),
       h("div.panel", {}, list, none)

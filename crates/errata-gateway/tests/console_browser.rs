@@ -194,6 +194,7 @@ impl Flow<'_> {
         self.usage_and_drill_down(&traffic).await?;
         self.lookup(&traffic).await?;
         self.errors_page().await?;
+        self.edit(&secret).await?;
         self.revoke(&secret).await?;
         self.portal(&traffic).await?;
         Ok(())
@@ -420,6 +421,39 @@ impl Flow<'_> {
         Ok(())
     }
 
+    /// Edit the key's IP allowlist: a bad block is refused in the dialog with the catalog's
+    /// message; a good one takes effect at the gateway.
+    async fn edit(&self, secret: &str) -> Result<(), String> {
+        click(self.client, "a[data-page=keys]").await?;
+        click(self.client, "#keys tr[data-tenant=acme] [data-action=edit]").await?;
+        type_into(self.client, "#key-form [name=ip_allowlist]", "10.0.0.0/33").await?;
+        click(self.client, "#save-key").await?;
+        let refused = text_until(self.client, "#dialog .alert", "a refusal", |t| {
+            !t.is_empty()
+        })
+        .await?;
+        if !refused.contains("Request id: req_") {
+            return Err(format!("a refused edit shows no request id: {refused}"));
+        }
+        self.shot("10-edit-refused").await?;
+        let field = shown(self.client, "#key-form [name=ip_allowlist]").await?;
+        field.clear().await.map_err(|e| e.to_string())?;
+        type_into(self.client, "#key-form [name=ip_allowlist]", "10.0.0.0/8").await?;
+        click(self.client, "#save-key").await?;
+        text_until(
+            self.client,
+            "#keys tr[data-tenant=acme]",
+            "the allowlist saved",
+            |t| t.contains("checkout service"),
+        )
+        .await?;
+        let (status, _, body) = self.call(secret, "/v1/orders/1").await?;
+        if status != 403 || body["error"]["code"] != "ip_not_allowed" {
+            return Err(format!("from outside the allowlist: {status} {body}"));
+        }
+        Ok(())
+    }
+
     /// Revoke in the console; the gateway refuses the key.
     async fn revoke(&self, secret: &str) -> Result<(), String> {
         click(self.client, "a[data-page=keys]").await?;
@@ -436,7 +470,7 @@ impl Flow<'_> {
             |t| t == "revoked",
         )
         .await?;
-        self.shot("10-key-revoked").await?;
+        self.shot("11-key-revoked").await?;
         let (status, _, body) = self.call(secret, "/v1/orders/1").await?;
         if status != 401 || body["error"]["code"] != "api_key_revoked" {
             return Err(format!("a revoked key still gets {status} {body}"));
@@ -470,14 +504,57 @@ impl Flow<'_> {
         if rows != json!(["acme"]) {
             return Err(format!("the portal lists keys of {rows}"));
         }
-        self.shot("11-portal-keys").await?;
+        self.shot("12-portal-keys").await?;
 
-        click(self.client, "a[data-page=usage]").await?;
-        text_until(self.client, "#usage-total", "acme's 8 requests", |t| {
-            t == "8"
+        // The customer makes its own key: the tenant is the session's.
+        click(self.client, "#new-key").await?;
+        let offered = run(
+            self.client,
+            "return !!document.querySelector('#key-form [name=tenant], #key-form [name=plan]');",
+            vec![],
+        )
+        .await?;
+        if offered != json!(false) {
+            return Err("the portal's key form offers a tenant or a plan".into());
+        }
+        type_into(self.client, "#key-form [name=name]", "reporting job").await?;
+        click(self.client, "#save-key").await?;
+        text_until(self.client, "#secret", "the new key", |t| {
+            t.starts_with("test_live_")
         })
         .await?;
-        self.shot("12-portal-usage").await?;
+        self.shot("13-portal-secret-once").await?;
+        click(self.client, "#secret-done").await?;
+        text_until(self.client, "#keys tbody", "both acme keys", |t| {
+            t.contains("reporting job") && t.contains("checkout service")
+        })
+        .await?;
+        let rows = run(
+            self.client,
+            "return Array.from(document.querySelectorAll('#keys tbody tr')).map(r => r.dataset.tenant);",
+            vec![],
+        )
+        .await?;
+        if rows != json!(["acme", "acme"]) {
+            return Err(format!(
+                "after creating one, the portal lists keys of {rows}"
+            ));
+        }
+
+        // The tenant's usage, as the admin API counts it.
+        let usage = self
+            .admin_api("GET", "/usage?tenant=acme", Value::Null)
+            .await?;
+        let total = usage["totals"]["total"].as_u64().unwrap_or(0);
+        if total < 8 {
+            return Err(format!("the admin API counts {total} requests of acme"));
+        }
+        click(self.client, "a[data-page=usage]").await?;
+        text_until(self.client, "#usage-total", "acme's requests", |t| {
+            t == total.to_string()
+        })
+        .await?;
+        self.shot("14-portal-usage").await?;
 
         click(self.client, "a[data-page=requests]").await?;
         let own = &traffic.ok[0];
@@ -497,7 +574,7 @@ impl Flow<'_> {
         if alert.contains("orders") {
             return Err(format!("the refusal leaks the record: {alert}"));
         }
-        self.shot("13-portal-other-tenant-not-found").await?;
+        self.shot("15-portal-other-tenant-not-found").await?;
         Ok(())
     }
 }

@@ -170,13 +170,19 @@ pub async fn text_of(client: &Client, css: &str) -> Result<String, String> {
     Ok(v.as_str().unwrap_or("").to_owned())
 }
 
-/// Clicks the element `css` selects, once it shows.
+/// Clicks the element `css` selects, once it shows. A page that re-renders between finding the
+/// element and clicking it leaves a stale reference: find it again, within [`WAIT`].
 pub async fn click(client: &Client, css: &str) -> Result<(), String> {
-    shown(client, css)
-        .await?
-        .click()
-        .await
-        .map_err(|e| format!("click {css}: {e}"))
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match shown(client, css).await?.click().await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.to_string().contains("stale element") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(format!("click {css}: {e}")),
+        }
+    }
 }
 
 /// Types into the element `css` selects, once it shows.
