@@ -39,6 +39,15 @@
 
   const iso = (ms) => new Date(ms).toISOString().replace("T", " ").slice(0, 19) + " UTC";
   const fmtTime = (secs) => (secs == null ? "—" : iso(secs * 1000));
+  /** "just now", "5 min ago", "3 h ago", "2 days ago". */
+  function ago(secs) {
+    const d = Math.max(0, Date.now() / 1000 - secs);
+    if (d < 60) return "just now";
+    if (d < 3600) return `${Math.floor(d / 60)} min ago`;
+    if (d < 86400) return `${Math.floor(d / 3600)} h ago`;
+    const days = Math.floor(d / 86400);
+    return `${days} day${days === 1 ? "" : "s"} ago`;
+  }
   const fmtNum = (n) => (n == null ? "—" : Number(n).toLocaleString("en-US"));
 
   function toast(text) {
@@ -452,7 +461,7 @@
         h(`span.pill.${STATUS_PILL[status] || ""}`, { "data-status": status }, status),
         k.replaced_by ? h("div.muted", {}, "rotated") : null
       ),
-      h("td.nowrap", {}, k.last_used_at ? fmtTime(k.last_used_at) : h("span.muted", {}, "never")),
+      h("td.nowrap", {}, k.last_used_at ? h("span", { title: fmtTime(k.last_used_at) }, ago(k.last_used_at)) : h("span.muted", {}, "never")),
       h(
         "td",
         {},
