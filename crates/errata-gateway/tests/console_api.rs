@@ -255,14 +255,14 @@ async fn usage_counts_a_burst_exactly(h: Harness) {
     assert_eq!(
         u["buckets"],
         json!([
-            {"t": t0, "total": 8, "status": {"1xx": 0, "2xx": 5, "3xx": 0, "4xx": 3, "5xx": 0}, "codes": {"rate_limited": 3}},
+            {"t": t0, "total": 8, "status": {"1xx": 0, "2xx": 5, "3xx": 0, "4xx": 3, "5xx": 0}, "codes": {"rate_limit_exceeded": 3}},
             {"t": t0 + 60, "total": 1, "status": {"1xx": 0, "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 1}, "codes": {"internal_error": 1}},
             {"t": t0 + 120, "total": 0, "status": {"1xx": 0, "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}, "codes": {}}
         ])
     );
     assert_eq!(
         u["top_codes"],
-        json!([{"code": "rate_limited", "count": 3}, {"code": "internal_error", "count": 1}])
+        json!([{"code": "rate_limit_exceeded", "count": 3}, {"code": "internal_error", "count": 1}])
     );
     // The key's limit state as of its last request: the 500 was counted.
     assert_eq!(u["limits"][0]["key_id"], key_id.as_str());
@@ -279,7 +279,7 @@ async fn usage_counts_a_burst_exactly(h: Harness) {
         assert_eq!(u["totals"]["status"]["2xx"], 6, "{step}");
         assert_eq!(
             u["totals"]["codes"],
-            json!({"internal_error": 1, "rate_limited": 3}),
+            json!({"internal_error": 1, "rate_limit_exceeded": 3}),
             "{step}"
         );
     }
@@ -389,7 +389,7 @@ async fn keys_are_edited_and_filtered() {
     let (s, _, b) = parts(patch(json!({"tenant": "x"}), &id).await.unwrap()).await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
-        (422, Some("invalid_fields"))
+        (422, Some("validation_error"))
     );
     let (s, _, _) = parts(patch(json!({}), "key_nope").await.unwrap()).await;
     assert_eq!(s, 404);
@@ -424,7 +424,8 @@ async fn console_sessions_use_an_http_only_cookie_and_a_csrf_header() {
     // The form: a wrong token goes back to the form, the right one to the console.
     let res = no_redirect
         .post(&session)
-        .form(&[("token", "wrong")])
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=wrong")
         .send()
         .await
         .unwrap();
@@ -433,7 +434,8 @@ async fn console_sessions_use_an_http_only_cookie_and_a_csrf_header() {
     assert!(res.headers().get("set-cookie").is_none());
     let res = no_redirect
         .post(&session)
-        .form(&[("token", TOKEN)])
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={TOKEN}"))
         .send()
         .await
         .unwrap();
