@@ -286,14 +286,24 @@ async fn usage_counts_a_burst_exactly(h: Harness) {
     let (s, b) = admin_get(&h, "/usage?tenant=acme&key_id=x").await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
-        (400, Some("invalid_parameter"))
+        (404, Some("resource_not_found"))
     );
-    let (s, _) = admin_get(
+    // A longer range answers its latest 1440 buckets; an empty range none.
+    let (s, b) = admin_get(
         &h,
-        &format!("/usage?tenant=acme&since=0&until={t0}&step=minute"),
+        &format!("/usage?tenant=acme&since=0&until={}&step=minute", t0 + 120),
     )
     .await;
-    assert_eq!(s, 400, "too many buckets");
+    assert_eq!((s, b["buckets"].as_array().unwrap().len()), (200, 1440));
+    assert_eq!(b["since"], t0 + 120 - 1440 * 60);
+    assert_eq!(b["totals"]["total"], 10);
+    let (_, b) = admin_get(&h, &format!("/usage?tenant=acme&since={t0}&until={t0}")).await;
+    assert_eq!(
+        (&b["buckets"], &b["totals"]["total"]),
+        (&json!([]), &json!(0))
+    );
+    let (s, b) = admin_get(&h, "/usage?tenant=acme&step=week").await;
+    assert_eq!((s, b["error"]["param"].as_str()), (400, Some("step")));
     let (s, b) = admin_get(&h, "/usage?key_id=key_nope").await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
