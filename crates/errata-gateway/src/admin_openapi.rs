@@ -13,7 +13,7 @@ pub const TOKEN_PATTERN: &str = "^[!-+\\--~]{1,128}$";
 /// An IPv4 network in CIDR form.
 pub const IPV4_CIDR: &str = "^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/([0-9]|[12][0-9]|3[0-2])$";
 /// A key name: 1 to 200 characters, not only spaces.
-pub const NAME_PATTERN: &str = "\\S";
+pub const NAME_PATTERN: &str = "[^ \\t\\r\\n]";
 
 /// The document served at the admin listener's `/openapi.json`.
 pub fn document(catalog: &Catalog, config: &Config) -> Value {
@@ -59,6 +59,8 @@ pub fn document(catalog: &Catalog, config: &Config) -> Value {
         .cloned()
         .unwrap_or_else(|| json!({}));
     enforce(&mut schemas, config);
+    integer_bounds(&mut schemas);
+    integer_bounds(&mut paths);
     if let Some(obj) = doc.as_object_mut() {
         obj.insert(
             "info".into(),
@@ -109,6 +111,37 @@ fn response_name(names: &[String], status: &str) -> String {
     find(status)
         .or_else(|| find("500"))
         .unwrap_or_else(|| format!("Error{status}"))
+}
+
+/// Gives every sized integer the bounds its Rust type has, so a number that cannot be read is
+/// outside the document too.
+fn integer_bounds(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            let bounds: Option<(Value, Value)> = match o.get("format").and_then(Value::as_str) {
+                Some("int32") if o.get("minimum").and_then(Value::as_f64) == Some(0.0) => {
+                    Some((json!(0), json!(u32::MAX)))
+                }
+                Some("int32") => Some((json!(i32::MIN), json!(i32::MAX))),
+                Some("int64") if o.get("minimum").and_then(Value::as_f64) == Some(0.0) => {
+                    Some((json!(0), json!(u64::MAX)))
+                }
+                Some("int64") => Some((json!(i64::MIN), json!(i64::MAX))),
+                Some("int8" | "uint8") => Some((json!(0), json!(u8::MAX))),
+                Some("int16" | "uint16") => Some((json!(0), json!(u16::MAX))),
+                Some("uint32") => Some((json!(0), json!(u32::MAX))),
+                Some("uint64") => Some((json!(0), json!(u64::MAX))),
+                _ => None,
+            };
+            if let Some((lo, hi)) = bounds {
+                o.entry("minimum").or_insert(lo);
+                o.entry("maximum").or_insert(hi);
+            }
+            o.values_mut().for_each(integer_bounds);
+        }
+        Value::Array(a) => a.iter_mut().for_each(integer_bounds),
+        _ => {}
+    }
 }
 
 /// Writes into the generated schemas what the handlers check beyond the types.

@@ -84,7 +84,9 @@ pub async fn create(
 }
 
 fn check_name(name: &str, bad: &mut Vec<Violation>) {
-    if name.trim().is_empty() || name.chars().count() > 200 {
+    // Only spaces means ASCII spaces, tabs and line breaks: the document's pattern says the same.
+    let blank = name.chars().all(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
+    if blank || name.chars().count() > 200 {
         bad.push(Violation::new(
             ["name"],
             "Required: 1 to 200 characters, not only spaces",

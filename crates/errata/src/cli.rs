@@ -28,6 +28,9 @@ enum Command {
     /// Manage API keys in the configured store.
     #[command(subcommand)]
     Keys(crate::gateway_cli::KeysCommand),
+    /// Look up answered requests in the configured store's request log.
+    #[command(subcommand)]
+    Requests(crate::gateway_cli::RequestsCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -110,6 +113,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Render(args) => render(args),
         Command::Serve(args) => crate::gateway_cli::serve(args),
         Command::Keys(cmd) => crate::gateway_cli::keys(cmd),
+        Command::Requests(cmd) => crate::gateway_cli::requests(cmd),
         Command::Docs(args) => {
             let catalog = load_or_builtin(args.catalog.as_deref())?;
             let text = match args.format {

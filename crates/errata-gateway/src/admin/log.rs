@@ -159,7 +159,9 @@ pub(super) async fn list_for(
     };
     let before = match q.text("cursor") {
         None => None,
-        Some(c) => Some(parse_cursor(&c).ok_or_else(|| bad_param("cursor", "not a cursor"))?),
+        Some(c) if hex::decode(&c).is_err() => return Err(bad_param("cursor", "not a cursor")),
+        // Hex that no page gave: nothing comes after it.
+        Some(c) => Some(parse_cursor(&c).unwrap_or((i64::MIN, String::new()))),
     };
     let limit = q.int("limit", 1, MAX_LIMIT)?.unwrap_or(50);
     let query = RequestQuery {
@@ -206,16 +208,8 @@ pub(super) async fn usage_for(
         Some(s) => Step::parse(&s).ok_or_else(|| bad_param("step", "minute, hour or day"))?,
     };
     let key_id = q.text("key_id");
-    let tenant = match tenant {
-        Some(t) => Some(t.to_owned()),
-        None => {
-            let t = q.text("tenant");
-            if t.is_some() == key_id.is_some() {
-                return Err(bad_param("tenant", "give exactly one of tenant and key_id"));
-            }
-            t
-        }
-    };
+    // The portal's own tenant, or the admin's choice (neither: every tenant).
+    let tenant = tenant.map(str::to_owned).or_else(|| q.text("tenant"));
     // A key of another tenant than the caller's is not found.
     let mut keys = Vec::new();
     if let Some(k) = &key_id {
@@ -241,32 +235,33 @@ pub(super) async fn usage_for(
         Step::Day => 30 * 86_400,
     };
     let since = q.int("since", 0, MAX_TIME)?.unwrap_or(until - default_span);
-    if since >= until {
-        return Err(bad_param("since", "must be before until"));
-    }
-    let first = step.floor(since);
-    let n = (until - first + step.seconds() - 1) / step.seconds();
-    if n > MAX_BUCKETS {
-        return Err(bad_param(
-            "step",
-            format!("the range has {n} buckets of this step; at most {MAX_BUCKETS}"),
-        ));
-    }
-    let rows = a
-        .store
-        .usage(&UsageQuery {
-            tenant: if key_id.is_some() {
-                None
-            } else {
-                tenant.clone()
-            },
-            key_id: key_id.clone(),
-            step,
-            since: first,
-            until,
-        })
-        .await
-        .map_err(store_error)?;
+    // At most MAX_BUCKETS buckets: the latest ones of a longer range. An empty range has none.
+    let first = step
+        .floor(since)
+        .max(step.floor(until.saturating_sub(1)) - (MAX_BUCKETS - 1) * step.seconds());
+    let n = if since >= until {
+        0
+    } else {
+        (until - first + step.seconds() - 1) / step.seconds()
+    };
+    let rows = if n == 0 {
+        Vec::new()
+    } else {
+        a.store
+            .usage(&UsageQuery {
+                tenant: if key_id.is_some() {
+                    None
+                } else {
+                    tenant.clone()
+                },
+                key_id: key_id.clone(),
+                step,
+                since: first,
+                until,
+            })
+            .await
+            .map_err(store_error)?
+    };
     let mut buckets: Vec<Bucket> = (0..n)
         .map(|i| Bucket {
             t: first + i * step.seconds(),
@@ -381,11 +376,11 @@ pub(super) async fn show(
 /// state.
 #[utoipa::path(get, path = "/usage", tag = "usage",
     params(
-        ("tenant" = Option<String>, Query, description = "The tenant (or give key_id)"),
-        ("key_id" = Option<String>, Query, description = "The key (or give tenant)"),
+        ("tenant" = Option<String>, Query, description = "One tenant; with neither tenant nor key_id, all"),
+        ("key_id" = Option<String>, Query, description = "One key (of the tenant, when both are given)"),
         ("since" = Option<i64>, Query, description = "Unix seconds; default one hour, two days or 30 days before until", minimum = 0, maximum = 253402300799_i64),
         ("until" = Option<i64>, Query, description = "Unix seconds, exclusive; default now", minimum = 0, maximum = 253402300799_i64),
-        ("step" = Option<Step>, Query, description = "Bucket size (default minute); at most 1440 buckets"),
+        ("step" = Option<Step>, Query, description = "Bucket size (default minute); at most the latest 1440 buckets of the range"),
     ),
     responses(
         (status = 200, description = "Usage", body = Usage),

@@ -162,9 +162,24 @@ pub(super) async fn sign_in(
         }
     };
     let token = if form {
-        form_urlencoded::parse(&body)
-            .find(|(k, _)| k == "token")
-            .map(|(_, v)| v.into_owned())
+        let mut token = None;
+        for (k, v) in form_urlencoded::parse(&body) {
+            if k != "token" || token.is_some() {
+                return Err(Error::invalid_fields([errata_core::Violation::new(
+                    [k.into_owned()],
+                    "The form has one field, token",
+                    "unrecognized_keys",
+                )]));
+            }
+            token = Some(v.into_owned());
+        }
+        Some(token.filter(|t| !t.is_empty()).ok_or_else(|| {
+            Error::invalid_fields([errata_core::Violation::new(
+                ["token"],
+                "Required",
+                "invalid_type",
+            )])
+        })?)
     } else {
         let s: SignIn = super::params::json_body(&body)?;
         Some(s.token)

@@ -53,11 +53,13 @@ pub enum StatusFilter {
 impl StatusFilter {
     pub fn parse(s: &str) -> Option<StatusFilter> {
         if let Some(c) = s.strip_suffix("xx") {
-            return c
-                .parse::<u16>()
-                .ok()
-                .filter(|c| (1..=5).contains(c))
-                .map(StatusFilter::Class);
+            return match c.as_bytes() {
+                [d @ b'1'..=b'5'] => Some(StatusFilter::Class(u16::from(d - b'0'))),
+                _ => None,
+            };
+        }
+        if s.len() != 3 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
         }
         s.parse::<u16>()
             .ok()
