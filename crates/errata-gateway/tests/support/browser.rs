@@ -126,10 +126,10 @@ pub async fn run(client: &Client, script: &str, args: Vec<Value>) -> Result<Valu
 pub async fn shown(client: &Client, css: &str) -> Result<Element, String> {
     let deadline = Instant::now() + WAIT;
     loop {
-        if let Ok(el) = client.find(Locator::Css(css)).await {
-            if el.is_displayed().await.unwrap_or(false) {
-                return Ok(el);
-            }
+        if let Ok(el) = client.find(Locator::Css(css)).await
+            && el.is_displayed().await.unwrap_or(false)
+        {
+            return Ok(el);
         }
         if Instant::now() > deadline {
             let text = text_of(client, "body").await.unwrap_or_default();
