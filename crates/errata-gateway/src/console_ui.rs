@@ -8,12 +8,12 @@
 //! The routes are GET-only and check no credentials: the shell is public, and every piece of
 //! data the pages show comes from the admin API or the portal API, which do. The shell decides
 //! from its path whether it is the console (`/`, `/console/...`) or a tenant's portal
-//! (`/portal`). Assets are served under `/assets/`; an unknown asset is a plain 404 that the
-//! admin router's catalog layer turns into an envelope.
+//! (`/portal`). Assets are served under `/assets/`; an unknown asset is the catalog's
+//! `route_not_found`, like any other path the admin listener does not serve.
 
 use axum::Router;
 use axum::extract::Path;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -80,6 +80,7 @@ async fn asset(Path(path): Path<String>) -> Response {
             *bytes,
         )
             .into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
+        // The same answer as any other path the admin listener does not serve.
+        None => errata_axum::Error::from(errata_core::Condition::RouteNotFound).into_response(),
     }
 }
