@@ -4,8 +4,6 @@
 
 mod support;
 
-use serde_json::Value;
-
 /// The `src` and `href` values of the shell.
 fn references(html: &str) -> Vec<String> {
     let mut out = Vec::new();
