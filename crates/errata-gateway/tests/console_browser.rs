@@ -303,6 +303,20 @@ impl Flow<'_> {
         for id in ok.iter().chain(&limited).chain([&globex_request]) {
             self.logged(id).await?;
         }
+        // Usage is counted apart from the log: wait until the API counts all eight too.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let usage = self
+                .admin_api("GET", "/usage?tenant=acme", Value::Null)
+                .await?;
+            if usage["totals"]["total"] == 8 {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("acme's usage never reached 8: {usage}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         Ok(Traffic {
             ok,
             limited,
