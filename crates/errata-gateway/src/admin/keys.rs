@@ -62,7 +62,7 @@ pub(super) async fn list_keys(
     tenant: Option<&str>,
     q: &Query,
 ) -> Result<Response, Error> {
-    let status = match q.text("status") {
+    let status = match q.raw("status") {
         None => None,
         Some(s) => Some(
             KeyStatus::parse(&s)

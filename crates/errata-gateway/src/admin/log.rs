@@ -150,16 +150,20 @@ pub(super) async fn list_for(
         ]
     };
     let q = Query::parse(uri.query(), known)?;
-    let status = match q.text("status") {
+    let status = match q.raw("status") {
         None => None,
         Some(s) => Some(
             StatusFilter::parse(&s)
                 .ok_or_else(|| bad_param("status", "a status (429) or a class (4xx)"))?,
         ),
     };
-    let before = match q.text("cursor") {
+    let before = match q.raw("cursor") {
         None => None,
-        Some(c) if hex::decode(&c).is_err() => return Err(bad_param("cursor", "not a cursor")),
+        Some(c)
+            if c.len() % 2 != 0 || !c.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+        {
+            return Err(bad_param("cursor", "not a cursor"));
+        }
         // Hex that no page gave: nothing comes after it.
         Some(c) => Some(parse_cursor(&c).unwrap_or((i64::MIN, String::new()))),
     };
@@ -203,7 +207,7 @@ pub(super) async fn usage_for(
         &["tenant", "key_id", "since", "until", "step"]
     };
     let q = Query::parse(uri.query(), known)?;
-    let step = match q.text("step") {
+    let step = match q.raw("step") {
         None => Step::Minute,
         Some(s) => Step::parse(&s).ok_or_else(|| bad_param("step", "minute, hour or day"))?,
     };

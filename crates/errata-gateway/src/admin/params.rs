@@ -8,9 +8,16 @@ use errata_core::{ApiError, Condition, Violation};
 use serde::de::DeserializeOwned;
 
 /// A JSON body: a syntax error is `malformed_body`, a wrong field `invalid_fields`.
+/// Numbers written with a fraction of zero (`139.0`) are the integers JSON Schema says they
+/// are.
 pub(super) fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| -> Error {
+    let mut value: serde_json::Value = serde_json::from_slice(body).map_err(|e| -> Error {
+        ApiError::condition(Condition::MalformedBody)
+            .arg("reason", e.to_string())
+            .into()
+    })?;
+    integral(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| -> Error {
         let path: Vec<String> = e
             .path()
             .iter()
@@ -21,14 +28,29 @@ pub(super) fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
             })
             .collect();
         let inner = e.into_inner();
-        if inner.is_data() {
-            Error::invalid_fields([Violation::new(path, inner.to_string(), "invalid_type")])
-        } else {
-            ApiError::condition(Condition::MalformedBody)
-                .arg("reason", inner.to_string())
-                .into()
-        }
+        Error::invalid_fields([Violation::new(path, inner.to_string(), "invalid_type")])
     })
+}
+
+fn integral(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) => {
+            if let Some(f) = n.as_f64()
+                && !n.is_i64()
+                && !n.is_u64()
+                && f.fract() == 0.0
+            {
+                if f >= 0.0 && f < 18_446_744_073_709_551_616.0 {
+                    *v = serde_json::Value::from(f as u64);
+                } else if f < 0.0 && f >= -9_223_372_036_854_775_808.0 {
+                    *v = serde_json::Value::from(f as i64);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(integral),
+        serde_json::Value::Object(o) => o.values_mut().for_each(integral),
+        _ => {}
+    }
 }
 
 /// A query string's parameters; any parameter not in `known`, or given twice, is refused.
@@ -62,9 +84,14 @@ impl Query {
         self.0.get(name).filter(|v| !v.is_empty()).cloned()
     }
 
+    /// A parameter as given, empty included (for those whose every value has a shape).
+    pub(super) fn raw(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
+
     /// An integer parameter within `min..=max`.
     pub(super) fn int(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, Error> {
-        let Some(v) = self.text(name) else {
+        let Some(v) = self.raw(name) else {
             return Ok(None);
         };
         match v.parse::<i64>() {

@@ -270,6 +270,10 @@ pub(super) async fn sign_out(
     _caller: AdminCaller,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
+    // Only a session signs out (the admin token has nothing to end).
+    if a.sessions.from_headers(&headers).is_none() {
+        return Err(Condition::MissingKey.into());
+    }
     a.sessions.end(&headers);
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut()
