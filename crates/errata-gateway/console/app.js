@@ -702,7 +702,11 @@
       h("label", {}, "Range", h("select", { name: "step" }, RANGES.map(([id, label]) => h("option", { value: id, selected: id === step }, label)))),
       h("button", { type: "submit" }, "Show")
     );
-    const head = pageHead("Usage", sel.key_id ? `Key ${sel.key_id}` : sel.tenant ? `Tenant ${sel.tenant}` : PORTAL ? `All keys of ${whoami.tenant}` : null);
+    const head = pageHead(
+      "Usage",
+      sel.key_id ? `Key ${sel.key_id}` : sel.tenant ? `Tenant ${sel.tenant}` : PORTAL ? `All keys of ${whoami.tenant}` : null,
+      sel.key_id || sel.tenant || PORTAL ? h("button", { id: "refresh", type: "button", onclick: () => route() }, "Refresh") : null
+    );
     if (!PORTAL && !sel.tenant && !sel.key_id) {
       view(
         "usage",
