@@ -38,7 +38,7 @@ pub async fn add(res: Response, windows: (Option<Window>, Option<Window>)) -> Re
     let encoded = h
         .get(header::CONTENT_ENCODING)
         .is_some_and(|v| v.as_bytes() != b"identity");
-    if !json || encoded || !len.is_some_and(|l| l <= MAX_BYTES) {
+    if !json || encoded || len.is_none_or(|l| l > MAX_BYTES) {
         return res;
     }
     let (mut parts, body) = res.into_parts();

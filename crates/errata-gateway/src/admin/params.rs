@@ -40,9 +40,9 @@ fn integral(v: &mut serde_json::Value) {
                 && !n.is_u64()
                 && f.fract() == 0.0
             {
-                if f >= 0.0 && f < 18_446_744_073_709_551_616.0 {
+                if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
                     *v = serde_json::Value::from(f as u64);
-                } else if f < 0.0 && f >= -9_223_372_036_854_775_808.0 {
+                } else if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
                     *v = serde_json::Value::from(f as i64);
                 }
             }
