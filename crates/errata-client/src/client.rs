@@ -407,9 +407,10 @@ impl ClientBuilder {
         };
         let http = reqwest::Client::builder()
             .user_agent(header_value("user-agent", &self.user_agent)?)
-            .connect_timeout(self.connect_timeout)
-            .build()
-            .map_err(BuildError::Http)?;
+            .connect_timeout(self.connect_timeout);
+        #[cfg(feature = "rustls")]
+        let http = http.tls_backend_preconfigured(tls_config()?);
+        let http = http.build().map_err(BuildError::Http)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -424,6 +425,20 @@ impl ClientBuilder {
             }),
         })
     }
+}
+
+/// rustls on the `ring` provider, verifying servers against the platform's roots.
+#[cfg(feature = "rustls")]
+fn tls_config() -> Result<rustls::ClientConfig, BuildError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_platform_verifier())
+        .map_err(|e| BuildError::Tls(e.to_string()))?
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 fn header_value(name: &str, value: &str) -> Result<HeaderValue, BuildError> {

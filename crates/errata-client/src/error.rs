@@ -428,6 +428,9 @@ pub enum BuildError {
     /// The HTTP client could not be initialized.
     #[error("the HTTP client could not be built: {0}")]
     Http(#[source] reqwest::Error),
+    /// TLS could not be set up (the platform's certificate roots could not be read).
+    #[error("TLS could not be set up: {0}")]
+    Tls(String),
 }
 
 fn attempts(n: u32) -> String {

@@ -47,17 +47,21 @@
 //!
 //! # TLS
 //!
-//! reqwest is built with no TLS backend, so the client speaks plain `http` (enough for a local
-//! gateway or sidecar). For `https`, enable one in your own `Cargo.toml`; features unify, so this
-//! client uses it:
+//! `https` works out of the box: the default feature `rustls` turns on reqwest's rustls backend
+//! (certificates verified by the platform's verifier). Without default features the client speaks
+//! plain `http` only (enough for a local gateway or sidecar), or uses whichever reqwest TLS
+//! backend your own `Cargo.toml` enables (features unify):
 //!
 //! ```toml
-//! reqwest = { version = "0.13", default-features = false, features = ["rustls"] }
+//! errata-client = { version = "0.1", default-features = false }
+//! reqwest = { version = "0.13", default-features = false, features = ["native-tls"] }
 //! ```
 
 #![warn(missing_docs)]
 
 mod api_error;
+#[cfg(test)]
+mod cases;
 mod client;
 pub mod clock;
 mod error;

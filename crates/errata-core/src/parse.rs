@@ -88,6 +88,16 @@ impl Catalog {
     /// Puts `id` where the envelope keeps the request id, if it has such a place and the body
     /// does not hold one yet. Returns whether the body changed.
     pub fn insert_request_id(&self, body: &mut Value, id: &str) -> bool {
+        self.put_request_id(body, id, false)
+    }
+
+    /// Puts `id` where the envelope keeps the request id, replacing any id already there (a
+    /// gateway's id over its upstream's). Returns whether the body changed.
+    pub fn set_request_id(&self, body: &mut Value, id: &str) -> bool {
+        self.put_request_id(body, id, true)
+    }
+
+    fn put_request_id(&self, body: &mut Value, id: &str, replace: bool) -> bool {
         let mut path = Vec::new();
         if !placeholder_path(&self.envelope.body, "request_id", &mut path) {
             return false;
@@ -106,11 +116,23 @@ impl Catalog {
             return false;
         };
         match obj.get(*last) {
-            Some(Value::String(s)) if !s.is_empty() => false,
+            Some(Value::String(s)) if s == id => false,
+            Some(Value::String(s)) if !s.is_empty() && !replace => false,
             _ => {
                 obj.insert((*last).to_owned(), Value::String(id.to_owned()));
                 true
             }
         }
+    }
+}
+
+impl Catalog {
+    /// Where the envelope puts a whole-value placeholder (`code`, `message`, `request_id`...),
+    /// as the object keys from the body's root; `None` when the envelope has no such field.
+    /// This is where [`Catalog::parse_body`] reads it back, and what generated SDKs follow.
+    pub fn field_path(&self, name: &str) -> Option<Vec<String>> {
+        let mut path = Vec::new();
+        placeholder_path(&self.envelope.body, name, &mut path)
+            .then(|| path.into_iter().map(str::to_owned).collect())
     }
 }

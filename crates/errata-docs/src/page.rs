@@ -28,6 +28,8 @@ pub(crate) struct Page {
     pub problem_example: String,
     pub kinds: Vec<KindSection>,
     pub retry: RetryGuide,
+    /// "Handling errors" with the generated SDKs' class names.
+    pub sdk: SdkSection,
     pub statuses: Vec<StatusRow>,
 }
 
@@ -95,6 +97,7 @@ pub(crate) fn build(catalog: &Catalog) -> Page {
             .map(|kind| kind_section(catalog, kind))
             .collect(),
         retry: retry::guide(catalog),
+        sdk: sdk_section(catalog),
         statuses: status::rows(catalog),
     }
 }
@@ -139,5 +142,33 @@ fn code_entry(catalog: &Catalog, def: &CodeDef) -> CodeEntry {
             .collect(),
         example: example::http(catalog, def, Format::Envelope),
         search,
+    }
+}
+
+/// The generated SDKs' names, and the code the "Handling errors" examples catch by class: the
+/// one that answers a rate limit.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct SdkSection {
+    pub names: errata_sdk::SdkNames,
+    pub example_code: String,
+    pub example_class: String,
+}
+
+fn sdk_section(catalog: &Catalog) -> SdkSection {
+    let names = errata_sdk::sdk_names(catalog);
+    let code = catalog
+        .code_for(errata_core::Condition::RateLimited)
+        .code
+        .clone();
+    let class = names
+        .codes
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, class)| class.clone())
+        .unwrap_or_else(|| names.error.clone());
+    SdkSection {
+        names,
+        example_code: code,
+        example_class: class,
     }
 }

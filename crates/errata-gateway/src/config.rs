@@ -109,6 +109,20 @@ pub struct Route {
     pub success_meta: bool,
 }
 
+impl Route {
+    /// Whether `path` is this route's path or below it (on segment boundaries).
+    pub fn matches(&self, path: &str) -> bool {
+        self.path.is_empty()
+            || path == self.path
+            || (path.starts_with(&self.path) && path.as_bytes().get(self.path.len()) == Some(&b'/'))
+    }
+
+    /// The route's name in metrics and logs: `/v1/reports/*`, or `/*` for the catch-all.
+    pub fn name(&self) -> String {
+        format!("{}/*", self.path)
+    }
+}
+
 /// What to do when a dependency on the request path (counters, store) fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -144,6 +158,17 @@ pub struct Config {
     pub counters_timeout: Duration,
     pub shutdown_grace: Duration,
     pub key_cache_ttl: Duration,
+    /// How long a client has to send a complete request head.
+    pub header_read_timeout: Duration,
+    /// Worker threads, each with its own runtime and listening socket.
+    pub workers: usize,
+    /// Open public connections allowed at once; past it new ones get the catalog's 503.
+    pub max_connections: usize,
+    /// How long past `key_cache_ttl` a verification is still served while the store is asked
+    /// again (or failing).
+    pub key_cache_max_stale: Duration,
+    /// About how many verifications the cache holds.
+    pub key_cache_capacity: usize,
     pub counters_failure: FailurePolicy,
     pub limit_scope: LimitScope,
     pub default_plan: String,
@@ -170,10 +195,14 @@ struct RawConfig {
     trusted_proxies: Vec<Spanned<String>>,
     trusted_request_id_header: Option<String>,
     errors_path: Option<Spanned<String>>,
+    workers: Option<Spanned<i64>>,
+    max_connections: Option<Spanned<i64>>,
     #[serde(default)]
     admin: RawAdmin,
     #[serde(default)]
     timeouts: RawTimeouts,
+    #[serde(default)]
+    key_cache: RawKeyCache,
     #[serde(default)]
     failure: RawFailure,
     #[serde(default)]
@@ -205,6 +234,14 @@ struct RawTimeouts {
     counters_ms: Option<u64>,
     shutdown_ms: Option<u64>,
     key_cache_ms: Option<u64>,
+    header_read_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawKeyCache {
+    capacity: Option<Spanned<u64>>,
+    max_stale_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -510,8 +547,57 @@ impl Config {
             );
         }
 
+        let mut count = |v: &Option<Spanned<i64>>, name: &str, default: usize, help: &str| match v {
+            None => default,
+            Some(n) => match usize::try_from(*n.get_ref()) {
+                Ok(c) if c >= 1 => c,
+                _ => {
+                    err(
+                        at(n.span().start),
+                        format!("{name} = {} must be at least 1", n.get_ref()),
+                        help,
+                    );
+                    default
+                }
+            },
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = count(
+            &raw.workers,
+            "workers",
+            cores,
+            "leave it out for one worker per core, or give a count such as 2",
+        );
+        let max_connections = count(
+            &raw.max_connections,
+            "max_connections",
+            10_000,
+            "give the open connections allowed at once, e.g. 10000",
+        );
+        if raw.timeouts.header_read_ms == Some(0) {
+            err(
+                (0, 0),
+                "timeouts.header_read_ms is 0".into(),
+                "give clients time to send a request head, e.g. 30000",
+            );
+        }
+
         let ms = |v: Option<u64>, d: u64| Duration::from_millis(v.unwrap_or(d));
         let t = &raw.timeouts;
+        let key_cache_capacity = match &raw.key_cache.capacity {
+            None => crate::auth::DEFAULT_CAPACITY,
+            Some(c) => {
+                let n = *c.get_ref();
+                if n == 0 || n > 100_000_000 {
+                    err(
+                        at(c.span().start),
+                        format!("key_cache.capacity {n} is out of range"),
+                        "give the most verified keys to keep, from 1 to 100000000 (default 100000)",
+                    );
+                }
+                n as usize
+            }
+        };
 
         let mut plans: BTreeMap<String, Plan> = raw
             .plans
@@ -684,6 +770,14 @@ impl Config {
             counters_timeout: ms(t.counters_ms, 100),
             shutdown_grace: ms(t.shutdown_ms, 10_000),
             key_cache_ttl: ms(t.key_cache_ms, 1_000),
+            header_read_timeout: ms(t.header_read_ms, 30_000),
+            workers,
+            max_connections,
+            key_cache_max_stale: raw
+                .key_cache
+                .max_stale_ms
+                .map_or(crate::auth::DEFAULT_MAX_STALE, Duration::from_millis),
+            key_cache_capacity,
             counters_failure: raw.failure.counters.unwrap_or_default(),
             limit_scope: raw.limits.scope.unwrap_or_default(),
             default_plan,
@@ -699,11 +793,7 @@ impl Config {
 
     /// The route for a path: the longest matching prefix (on segment boundaries).
     pub fn route(&self, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| {
-            r.path.is_empty()
-                || path == r.path
-                || (path.starts_with(&r.path) && path.as_bytes().get(r.path.len()) == Some(&b'/'))
-        })
+        self.routes.iter().find(|r| r.matches(path))
     }
 
     /// The limits for a key on a route: defaults, then the plan, then the route, then the

@@ -1,36 +1,173 @@
-//! The request path: request id → route → authenticate → authorize → limits → body checks →
-//! proxy → response, each step failing only with a condition rendered by the catalog.
+//! The request path, stage by stage: route → authenticate → authorize → limit → body checks →
+//! forward → respond (with `success_meta` on routes that ask), then log (access line, metrics,
+//! request log and usage). Each stage is a module of [`crate::stage`] and fails only with a
+//! condition the catalog renders; [`handle`] turns that into the answer.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::response::Response;
 use bytes::Bytes;
 use errata_core::{ApiError, Catalog, Condition, Format};
-use http::HeaderMap;
-use std::fmt::Write as _;
-
 use http::header::{self, HeaderName, HeaderValue};
-use http_body_util::{BodyExt, Limited};
+use http::{HeaderMap, Method, Request, Response};
+use hyper::body::Incoming;
 
-use crate::auth::{self, KeyCache};
+use crate::auth::KeyCache;
 use crate::client_ip::client_ip;
-use crate::config::{Config, EnvironmentRule, FailurePolicy, LimitScope, Limits, Route};
-use crate::keys::Environment;
-use crate::limits::{Clock, Counters, Outcome, Verdict, Window};
-use crate::metrics;
-use crate::proxy::{self, Identity, Upstream};
-use crate::respond::{RenderedCode, error_response};
-use crate::store::{KeyRecord, KeyStore};
+use crate::config::Config;
+use crate::gate::Refusals;
+use crate::limits::{Clock, Counters, Window};
+use crate::metrics::Metrics;
+use crate::reply::Body;
+use crate::reqlog::Recorder;
+use crate::respond::raw_error;
+use crate::stage::route::Routed;
+use crate::stage::{authenticate, authorize, body, forward, limit, log, respond, route};
+use crate::store::KeyStore;
+use crate::upstream::Upstream;
 
-/// The largest upstream error body read to decide whether it is already in the envelope.
-const MAX_ERROR_BODY: usize = 256 * 1024;
+pub use crate::stage::limit::limit_headers;
 
-/// Everything the request path needs, shared by all requests.
+/// The header of the request the gate hands hyper in place of a head it refuses.
+const GATE_HEADER: &str = "x-errata-gate";
+
+/// The answer to the gate's marked request: the refusal the gate left, in the envelope, and the
+/// connection closed.
+pub fn gate_refusal(gw: &Gateway, err: Option<ApiError>) -> Response<Body> {
+    let started = Instant::now();
+    let err = err.unwrap_or_else(|| {
+        crate::head::Refusal::Malformed("the request head is not valid HTTP/1.1").error()
+    });
+    let trace = Trace {
+        request_id: gw.catalog.request_id().generate(),
+        format: Format::Envelope,
+        method: Method::GET,
+        path: String::new(),
+        route: gw.metrics.unmatched(),
+        key_id: None,
+        tenant: None,
+        upstream_status: None,
+        upstream_request_id: None,
+        windows: (None, None),
+        started_ms: gw.clock.now_ms(),
+    };
+    let mut res = respond::refusal(gw, err, &trace);
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    log::finish(gw, 0, trace, res, started)
+}
+
+/// The request path: a request in, its answer out. Never fails: a refusal is an answer.
+pub async fn handle(
+    gw: &Gateway,
+    worker: usize,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let started = Instant::now();
+    let mut trace = Trace::new(gw, &req);
+    let res = match path(gw, worker, peer.ip(), req, &mut trace).await {
+        Ok(res) => res,
+        Err(err) => respond::refusal(gw, err, &trace),
+    };
+    log::finish(gw, worker, trace, res, started)
+}
+
+async fn path(
+    gw: &Gateway,
+    worker: usize,
+    peer: IpAddr,
+    req: Request<Incoming>,
+    trace: &mut Trace,
+) -> Result<Response<Body>, ApiError> {
+    let cfg = &gw.config;
+    let route = match route::route(cfg, req.method(), req.uri().path())? {
+        Routed::ErrorsPage => return Ok(gw.errors_page()),
+        Routed::Upstream(slot, route) => {
+            trace.route = slot;
+            route
+        }
+    };
+    let now_ms = gw.clock.now_ms();
+    let ip = client_ip(peer, req.headers(), &cfg.trusted_proxies);
+    let caller = authenticate::authenticate(gw, route, req.headers(), now_ms).await?;
+    let mut admitted = limit::Admitted::default();
+    if let Some(c) = &caller {
+        trace.key_id = Some(c.record.id.clone());
+        trace.tenant = Some(c.record.tenant.clone());
+        authorize::authorize(cfg, route, &c.record, ip)?;
+        gw.touch(worker, &c.record.id, now_ms);
+        admitted = limit::limit(gw, route, &c.record, now_ms, &mut trace.windows).await?;
+    }
+    let max_body = body::check(cfg, route, req.headers())?;
+    let res = forward::forward(
+        gw,
+        worker,
+        req,
+        caller.as_ref(),
+        ip,
+        max_body,
+        &trace.request_id,
+    )
+    .await?;
+    respond::respond(gw, route, res, admitted, trace).await
+}
+
+/// One request's facts for the answer, logs and metrics.
+pub struct Trace {
+    pub request_id: String,
+    pub format: Format,
+    pub method: Method,
+    pub path: String,
+    /// The metrics slot of the route (the last slot: no route).
+    pub route: usize,
+    pub key_id: Option<String>,
+    pub tenant: Option<String>,
+    /// The upstream's status, when the request reached it.
+    pub upstream_status: Option<u16>,
+    /// The upstream's own request id: its request-id header, or the id its error envelope
+    /// carried when that was not the gateway's.
+    pub upstream_request_id: Option<String>,
+    /// The key's rate and quota windows after this request, when limited (for usage).
+    pub windows: (Option<Window>, Option<Window>),
+    /// When the request arrived, Unix milliseconds (for the request log).
+    pub started_ms: u64,
+}
+
+impl Trace {
+    fn new(gw: &Gateway, req: &Request<Incoming>) -> Trace {
+        let headers = req.headers();
+        Trace {
+            request_id: request_id(gw, headers),
+            format: Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())),
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+            route: gw.metrics.unmatched(),
+            key_id: None,
+            tenant: None,
+            upstream_status: None,
+            upstream_request_id: None,
+            windows: (None, None),
+            started_ms: gw.clock.now_ms(),
+        }
+    }
+}
+
+/// The request id: a trusted inbound one when configured and safe, else a new one.
+fn request_id(gw: &Gateway, headers: &HeaderMap) -> String {
+    if let Some(h) = &gw.config.trusted_request_id_header
+        && let Some(v) = headers.get(h.as_str()).and_then(|v| v.to_str().ok())
+        && errata_core::request_id::is_safe_token(v)
+    {
+        return v.to_owned();
+    }
+    gw.catalog.request_id().generate()
+}
+
+/// Everything the request path needs. Shared by all workers: read-only, or per worker
+/// (`upstreams`, `last_used`), or lock-free.
 pub struct Gateway {
     pub config: Arc<Config>,
     pub catalog: Arc<Catalog>,
@@ -38,10 +175,20 @@ pub struct Gateway {
     pub cache: Arc<KeyCache>,
     pub counters: Arc<dyn Counters>,
     pub clock: Arc<dyn Clock>,
-    pub recorder: Arc<crate::reqlog::Recorder>,
-    upstream: Upstream,
+    pub metrics: Metrics,
+    /// The request log and usage counts, fed by the log stage.
+    pub recorder: Arc<Recorder>,
+    /// The catalog's request-id header.
+    pub request_id_header: HeaderName,
+    /// One upstream client (and connection pool) per worker, made on the worker's runtime.
+    upstreams: Vec<OnceLock<Upstream>>,
     errors_page: Bytes,
-    last_used: Mutex<HashMap<String, i64>>,
+    route_names: Vec<String>,
+    /// The secret in the gate's marked request, and that request.
+    marker: String,
+    marked: Bytes,
+    /// Keys used since the last flush, per worker.
+    last_used: Vec<Mutex<HashMap<String, i64>>>,
 }
 
 impl Gateway {
@@ -54,545 +201,158 @@ impl Gateway {
         let mut catalog = config.catalog.clone();
         catalog.set_doc_url(config.errors_path.clone());
         let errors_page = Bytes::from(errata_docs::html(&catalog).map_err(|e| e.to_string())?);
-        let upstream = Upstream::new(
+        let workers = config.workers.max(1);
+        // The upstream URL is checked now; each worker makes its client on its own runtime.
+        Upstream::new(
             &config.upstream,
             config.connect_timeout,
             config.response_timeout,
         )?;
+        let upstreams = (0..workers).map(|_| OnceLock::new()).collect();
+        let mut route_names: Vec<String> = config.routes.iter().map(|r| r.name()).collect();
+        let metrics = Metrics::new(&route_names, &catalog);
+        route_names.push(crate::metrics::UNMATCHED.to_owned());
+        let marker: String = {
+            use rand::Rng;
+            let mut rng = rand::rng();
+            (0..32)
+                .map(|_| format!("{:x}", rng.random_range(0..16u8)))
+                .collect()
+        };
+        let marked = Bytes::from(format!(
+            "GET / HTTP/1.1\r\nhost: errata\r\n{GATE_HEADER}: {marker}\r\n\r\n"
+        ));
+        let request_id_header = HeaderName::from_bytes(catalog.request_id().header.as_bytes())
+            .unwrap_or(HeaderName::from_static("x-request-id"));
         Ok(Arc::new(Gateway {
-            recorder: Arc::new(crate::reqlog::Recorder::new(config.request_log.clone())),
-            cache: Arc::new(KeyCache::new(config.key_cache_ttl)),
+            recorder: Arc::new(Recorder::new(config.request_log.clone(), workers)),
+            cache: Arc::new(KeyCache::from_config(&config)),
             config: Arc::new(config),
             catalog: Arc::new(catalog),
             store,
             counters,
             clock,
-            upstream,
+            metrics,
+            request_id_header,
+            upstreams,
             errors_page,
-            last_used: Mutex::new(HashMap::new()),
+            route_names,
+            marker,
+            marked,
+            last_used: (0..workers).map(|_| Mutex::new(HashMap::new())).collect(),
         }))
     }
 
-    /// The public router: the error reference page and everything else proxied.
-    pub fn router(self: &Arc<Self>) -> axum::Router {
-        let page = Arc::clone(self);
-        let other = Arc::clone(self);
-        let errors_page = axum::routing::get(move || {
-            let body = page.errors_page.clone();
-            async move {
-                (
-                    [(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("text/html; charset=utf-8"),
-                    )],
-                    body,
-                )
+    /// The upstream client of `worker`, made on first use, on the runtime that uses it (its
+    /// connections' tasks and its pool's sweeper run there).
+    pub fn upstream(&self, worker: usize) -> Option<&Upstream> {
+        let slot = self.upstreams.get(worker)?;
+        if let Some(u) = slot.get() {
+            return Some(u);
+        }
+        let cfg = &self.config;
+        match Upstream::new(&cfg.upstream, cfg.connect_timeout, cfg.response_timeout) {
+            Ok(u) => Some(slot.get_or_init(|| u)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot make the upstream client");
+                None
             }
-        })
-        // Any other method on the page is a catalog 405, not axum's empty one.
-        .fallback(move |req: Request| {
-            let gw = Arc::clone(&other);
-            async move {
-                let format = Format::from_accept(
-                    req.headers()
-                        .get(header::ACCEPT)
-                        .and_then(|v| v.to_str().ok()),
-                );
-                let err = ApiError::condition(Condition::MethodNotAllowed)
-                    .arg("method", req.method().as_str())
-                    .arg("path", req.uri().path())
-                    .arg("allowed", "GET, HEAD")
-                    .header("allow", "GET, HEAD")
-                    .request_id(gw.catalog.request_id().generate());
-                error_response(&gw.catalog, &err, format)
+        }
+    }
+
+    /// The name of a route's metrics slot.
+    pub fn route_name(&self, slot: usize) -> &str {
+        self.route_names
+            .get(slot)
+            .map_or(crate::metrics::UNMATCHED, String::as_str)
+    }
+
+    /// Notes a key's use for the store's `last_used_at`, in the worker's own map.
+    fn touch(&self, worker: usize, key_id: &str, now_ms: u64) {
+        if let Some(m) = self.last_used.get(worker)
+            && let Ok(mut m) = m.lock()
+        {
+            let secs = (now_ms / 1000) as i64;
+            match m.get_mut(key_id) {
+                Some(t) => *t = secs,
+                None => {
+                    m.insert(key_id.to_owned(), secs);
+                }
             }
-        });
-        axum::Router::new()
-            .route(&self.config.errors_path, errors_page)
-            .fallback(handle)
-            .with_state(Arc::clone(self))
+        }
     }
 
     /// Takes the keys used since the last call, for the store's `last_used_at`.
     pub fn take_last_used(&self) -> Vec<(String, i64)> {
-        self.last_used
-            .lock()
-            .map(|mut m| m.drain().collect())
-            .unwrap_or_default()
-    }
-}
-
-/// One request's facts for logs and metrics.
-struct Trace {
-    request_id: String,
-    route: String,
-    key_id: Option<String>,
-    tenant: Option<String>,
-    upstream_status: Option<u16>,
-    upstream_request_id: Option<String>,
-    windows: (Option<Window>, Option<Window>),
-}
-
-async fn handle(
-    State(gw): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    let started = Instant::now();
-    let started_ms = gw.clock.now_ms();
-    let request_id = request_id(&gw, req.headers());
-    let format = Format::from_accept(
-        req.headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok()),
-    );
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let mut trace = Trace {
-        request_id: request_id.clone(),
-        route: "unmatched".into(),
-        key_id: None,
-        tenant: None,
-        upstream_status: None,
-        upstream_request_id: None,
-        windows: (None, None),
-    };
-    let mut res = match pipeline(&gw, peer.ip(), req, &request_id, &mut trace).await {
-        Ok(res) => res,
-        Err(err) => {
-            let err = err.request_id(request_id.clone()).instance(path.clone());
-            error_response(&gw.catalog, &err, format)
-        }
-    };
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert(
-            http::HeaderName::from_bytes(gw.catalog.request_id().header.as_bytes())
-                .unwrap_or(http::HeaderName::from_static("x-request-id")),
-            v,
-        );
-    }
-    let status = res.status().as_u16();
-    let code = res.extensions().get::<RenderedCode>().map(|c| c.0.clone());
-    let latency = started.elapsed();
-    metrics::request(&trace.route, status, code.as_deref(), latency);
-    tracing::info!(
-        target: "errata::access",
-        request_id = %trace.request_id,
-        method = %method,
-        path = %path,
-        route = %trace.route,
-        key_id = trace.key_id.as_deref().unwrap_or(""),
-        tenant = trace.tenant.as_deref().unwrap_or(""),
-        status,
-        code = code.as_deref().unwrap_or(""),
-        latency_ms = latency.as_secs_f64() * 1000.0,
-    );
-    let windows = trace.windows;
-    gw.recorder.record(
-        crate::reqlog::Record {
-            request_id: trace.request_id,
-            time_ms: i64::try_from(started_ms).unwrap_or(i64::MAX),
-            method: method.to_string(),
-            path,
-            route: trace.route,
-            key_id: trace.key_id,
-            tenant: trace.tenant,
-            status,
-            code,
-            latency_us: i64::try_from(latency.as_micros()).unwrap_or(i64::MAX),
-            upstream_status: trace.upstream_status,
-            upstream_request_id: trace.upstream_request_id,
-        },
-        windows,
-    );
-    res
-}
-
-fn request_id(gw: &Gateway, headers: &HeaderMap) -> String {
-    if let Some(h) = &gw.config.trusted_request_id_header
-        && let Some(v) = headers.get(h.as_str()).and_then(|v| v.to_str().ok())
-        && errata_core::request_id::is_safe_token(v)
-    {
-        return v.to_owned();
-    }
-    gw.catalog.request_id().generate()
-}
-
-async fn pipeline(
-    gw: &Arc<Gateway>,
-    peer: IpAddr,
-    req: Request,
-    request_id: &str,
-    trace: &mut Trace,
-) -> Result<Response, ApiError> {
-    let cfg = &gw.config;
-    let path = req.uri().path().to_owned();
-    let Some(route) = cfg.route(&path) else {
-        return Err(ApiError::condition(Condition::RouteNotFound)
-            .arg("method", req.method().as_str())
-            .arg("path", path));
-    };
-    trace.route = if route.path.is_empty() {
-        "/*".into()
-    } else {
-        format!("{}/*", route.path)
-    };
-    if !route.methods.is_empty() && !route.methods.iter().any(|m| m == req.method().as_str()) {
-        let allowed = route.methods.join(", ");
-        return Err(ApiError::condition(Condition::MethodNotAllowed)
-            .arg("method", req.method().as_str())
-            .arg("path", path)
-            .arg("allowed", allowed.clone())
-            .header("allow", allowed));
-    }
-    let ip = client_ip(peer, req.headers(), &cfg.trusted_proxies);
-    let now_ms = gw.clock.now_ms();
-
-    // Authenticate and authorize.
-    let mut key_source = None;
-    let key = if route.auth {
-        let (presented, source) = match auth::presented_key(req.headers(), &cfg.key_headers) {
-            Err(c) => return Err(ApiError::condition(c)),
-            Ok(None) => return Err(ApiError::condition(Condition::MissingKey)),
-            Ok(Some(k)) => k,
-        };
-        key_source = Some(source);
-        let rec = auth::verify(
-            &cfg.key_prefix,
-            presented,
-            gw.store.as_ref(),
-            &gw.cache,
-            cfg.store_timeout,
-            (now_ms / 1000) as i64,
-        )
-        .await?;
-        trace.key_id = Some(rec.id.clone());
-        trace.tenant = Some(rec.tenant.clone());
-        authorize(cfg, route, &rec, ip)?;
-        if let Ok(mut m) = gw.last_used.lock() {
-            m.insert(rec.id.clone(), (now_ms / 1000) as i64);
-        }
-        Some(rec)
-    } else {
-        None
-    };
-
-    // Limits.
-    let mut lease = None;
-    let mut windows = (None, None);
-    if let Some(rec) = &key {
-        let limits = cfg.limits_for(&rec.plan, route, rec.limits.as_ref());
-        if limits.rate.is_some() || limits.monthly_quota.is_some() || limits.concurrency.is_some() {
-            let subject = match cfg.limit_scope {
-                LimitScope::Key => format!("k:{}", rec.id),
-                LimitScope::Tenant => format!("t:{}", rec.tenant),
-            };
-            match check_limits(gw, &subject, &limits, now_ms).await? {
-                Some(Outcome {
-                    verdict: Verdict::Allowed(l),
-                    rate,
-                    quota,
-                }) => {
-                    metrics::limiter("allowed");
-                    lease = Some(l);
-                    windows = (rate, quota);
-                    trace.windows = windows;
+        let mut all: HashMap<String, i64> = HashMap::new();
+        for m in &self.last_used {
+            if let Ok(mut m) = m.lock() {
+                for (k, t) in m.drain() {
+                    let e = all.entry(k).or_insert(t);
+                    *e = (*e).max(t);
                 }
-                Some(Outcome {
-                    verdict:
-                        Verdict::Limited {
-                            condition,
-                            retry_after,
-                            limit,
-                        },
-                    rate,
-                    quota,
-                }) => {
-                    metrics::limiter(condition.name());
-                    trace.windows = (rate, quota);
-                    let mut err = ApiError::condition(condition)
-                        .arg("retry_after", retry_after)
-                        .arg("limit", limit)
-                        .retry_after(retry_after);
-                    for (n, v) in limit_headers(rate, quota) {
-                        err = err.header(n.as_str(), v.to_str().unwrap_or_default());
-                    }
-                    return Err(err);
-                }
-                None => {} // failed open
             }
         }
+        all.into_iter().collect()
     }
 
-    // Body checks.
-    let max_body = route.max_body_bytes.unwrap_or(cfg.max_body_bytes);
-    let content_types = route.content_types.as_ref().unwrap_or(&cfg.content_types);
-    let has_body = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .is_some_and(|v| v != "0")
-        || req.headers().contains_key(header::TRANSFER_ENCODING);
-    if has_body && !content_types.is_empty() {
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let media = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if !content_types.iter().any(|t| t.eq_ignore_ascii_case(&media)) {
-            return Err(ApiError::condition(Condition::UnsupportedContentType).arg(
-                "content_type",
-                if media.is_empty() {
-                    "none".to_owned()
-                } else {
-                    media
-                },
-            ));
-        }
-    }
-    if let Some(len) = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > max_body
-    {
-        return Err(ApiError::condition(Condition::BodyTooLarge).arg("limit", max_body));
-    }
-
-    // Proxy.
-    let identity = key.as_ref().map(|k| Identity {
-        tenant: k.tenant.clone(),
-        key_id: k.id.clone(),
-        scopes: k.scopes.clone(),
-        environment: Some(k.environment),
-        plan: k.plan.clone(),
-    });
-    let (mut parts, body) = req.into_parts();
-    proxy::upstream_headers(
-        &mut parts.headers,
-        identity.as_ref(),
-        key_source.is_some(),
-        (&gw.catalog.request_id().header, request_id),
-        ip,
-    );
-    let body = Body::new(Limited::new(
-        body,
-        usize::try_from(max_body).unwrap_or(usize::MAX),
-    ));
-    let upstream_req = http::Request::from_parts(parts, body);
-    let res = match gw.upstream.send(upstream_req).await {
-        Ok(res) => res,
-        Err(Condition::BodyTooLarge) => {
-            return Err(ApiError::condition(Condition::BodyTooLarge).arg("limit", max_body));
-        }
-        Err(c @ Condition::UpstreamTimeout) => {
-            return Err(ApiError::condition(c)
-                .arg("timeout", gw.upstream.response_timeout().as_secs().max(1)));
-        }
-        Err(c) => return Err(ApiError::condition(c)),
-    };
-    let (mut parts, body) = res.into_parts();
-    trace.upstream_status = Some(parts.status.as_u16());
-    trace.upstream_request_id = parts
-        .headers
-        .get(gw.catalog.request_id().header.as_str())
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    proxy::strip_hop_by_hop(&mut parts.headers);
-    for (n, v) in limit_headers(windows.0, windows.1) {
-        parts.headers.insert(n, v);
-    }
-    if parts.status.as_u16() >= 400 {
-        return upstream_error(gw, parts, body, request_id).await;
-    }
-    // The lease lives as long as the response body streams.
-    let body = body.map_frame(move |f| {
-        let _held = &lease;
-        f
-    });
-    let res = Response::from_parts(parts, Body::new(body));
-    if route.success_meta {
-        return Ok(crate::success_meta::add(res, windows).await);
-    }
-    Ok(res)
-}
-
-/// Scopes, IP allowlist, environment, plan and feature.
-fn authorize(cfg: &Config, route: &Route, rec: &KeyRecord, ip: IpAddr) -> Result<(), ApiError> {
-    if !rec.ip_allowlist.is_empty() && !rec.ip_allowlist.iter().any(|n| n.contains(&ip)) {
-        return Err(ApiError::condition(Condition::IpNotAllowed).arg("ip", ip.to_string()));
-    }
-    let env_ok = match route.environment {
-        EnvironmentRule::Any => true,
-        EnvironmentRule::Live => rec.environment == Environment::Live,
-        EnvironmentRule::Test => rec.environment == Environment::Test,
-    };
-    if !env_ok {
-        return Err(ApiError::condition(Condition::EnvironmentNotAllowed)
-            .arg("environment", rec.environment.as_str()));
-    }
-    if let Some(missing) = route.scopes.iter().find(|s| !rec.scopes.contains(s)) {
-        return Err(ApiError::condition(Condition::InsufficientScope).arg("scope", missing.clone()));
-    }
-    if !route.plans.is_empty() && !route.plans.contains(&rec.plan) {
-        return Err(
-            ApiError::condition(Condition::PlanInsufficient).arg("plan", route.plans[0].clone())
+    fn errors_page(&self) -> Response<Body> {
+        let mut res = Response::new(Body::full(self.errors_page.clone()));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
         );
+        res
     }
-    if let Some(feature) = &route.feature {
-        let has = cfg
-            .plans
-            .get(&rec.plan)
-            .is_some_and(|p| p.features.contains(feature));
-        if !has {
-            let plan = cfg
-                .plans
-                .iter()
-                .find(|(_, p)| p.features.contains(feature))
-                .map_or("", |(n, _)| n.as_str());
-            return Err(ApiError::condition(Condition::FeatureNotAvailable)
-                .arg("feature", feature.clone())
-                .arg("plan", plan));
-        }
-    }
-    Ok(())
-}
 
-/// One call to the counters, bounded in time; `None` when failing open.
-async fn check_limits(
-    gw: &Gateway,
-    subject: &str,
-    limits: &Limits,
-    now_ms: u64,
-) -> Result<Option<Outcome>, ApiError> {
-    let timeout = gw.config.counters_timeout;
-    let failure =
-        match tokio::time::timeout(timeout, gw.counters.check(subject, limits, now_ms)).await {
-            Ok(Ok(o)) => return Ok(Some(o)),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("counters timed out after {} ms", timeout.as_millis()),
-        };
-    match gw.config.counters_failure {
-        FailurePolicy::Open => {
-            metrics::limiter("fail_open");
-            tracing::warn!(error = %failure, "counters unavailable; failing open");
-            Ok(None)
+    /// A new connection's refusal slot and the marked request the gate hands hyper in place
+    /// of a head it refuses.
+    pub fn refusals(&self) -> Refusals {
+        Refusals {
+            slot: Arc::new(Mutex::new(None)),
+            marked: self.marked.clone(),
         }
-        FailurePolicy::Closed => {
-            metrics::limiter("fail_closed");
-            tracing::warn!(error = %failure, "counters unavailable; failing closed");
-            Err(ApiError::condition(Condition::ServiceUnavailable)
+    }
+
+    /// Whether a request is the gate's marked one (a client cannot know the marker).
+    pub fn is_marked(&self, req: &Request<Incoming>) -> bool {
+        req.headers()
+            .get(GATE_HEADER)
+            .is_some_and(|v| v.as_bytes() == self.marker.as_bytes())
+    }
+
+    /// The answer to a connection past `max_connections`.
+    pub fn over_capacity(&self) -> Bytes {
+        self.raw_refusal(
+            ApiError::condition(Condition::Overloaded)
                 .arg("retry_after", 1)
-                .retry_after(1))
-        }
+                .retry_after(1),
+        )
     }
-}
 
-/// The standard rate-limit headers: the IETF draft's `RateLimit-Policy` and `RateLimit`, and
-/// the common `X-RateLimit-*` (of the rate policy, else the quota).
-pub fn limit_headers(
-    rate: Option<Window>,
-    quota: Option<Window>,
-) -> Vec<(HeaderName, HeaderValue)> {
-    let named = [("rate", rate), ("quota", quota)];
-    let mut named = named.iter().filter_map(|(n, w)| w.map(|w| (*n, w)));
-    let Some(main) = named.clone().next().map(|(_, w)| w) else {
-        return Vec::new();
-    };
-    let (mut policy, mut state) = (String::with_capacity(48), String::with_capacity(48));
-    for (i, (n, w)) in named.by_ref().enumerate() {
-        let sep = if i == 0 { "" } else { ", " };
-        let _ = write!(policy, "{sep}\"{n}\";q={};w={}", w.limit, w.window);
-        let _ = write!(state, "{sep}\"{n}\";r={};t={}", w.remaining, w.reset);
+    fn raw_refusal(&self, err: ApiError) -> Bytes {
+        let id = self.catalog.request_id().generate();
+        let err = err.request_id(id.clone());
+        let (bytes, status, code) = raw_error(&self.catalog, &err, (&self.request_id_header, &id));
+        self.metrics.request(
+            self.metrics.unmatched(),
+            status,
+            Some(&code),
+            std::time::Duration::ZERO,
+        );
+        tracing::info!(
+            target: "errata::access",
+            request_id = %id,
+            method = "",
+            path = "",
+            route = crate::metrics::UNMATCHED,
+            key_id = "",
+            tenant = "",
+            status,
+            code = %code,
+            upstream_request_id = "",
+            latency_ms = 0.0,
+        );
+        bytes
     }
-    // Digits, quotes, `;`, `=`, `,` and spaces: always a valid header value.
-    let value = |s: String| HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(""));
-    vec![
-        (HeaderName::from_static("ratelimit-policy"), value(policy)),
-        (HeaderName::from_static("ratelimit"), value(state)),
-        (
-            HeaderName::from_static("x-ratelimit-limit"),
-            HeaderValue::from(main.limit),
-        ),
-        (
-            HeaderName::from_static("x-ratelimit-remaining"),
-            HeaderValue::from(main.remaining),
-        ),
-        (
-            HeaderName::from_static("x-ratelimit-reset"),
-            HeaderValue::from(main.reset),
-        ),
-    ]
-}
-
-/// An upstream error: passed through when already in the envelope (with the request id added
-/// if missing), otherwise normalized into the catalog's code for its status.
-async fn upstream_error(
-    gw: &Gateway,
-    mut parts: http::response::Parts,
-    body: hyper::body::Incoming,
-    request_id: &str,
-) -> Result<Response, ApiError> {
-    let status = parts.status;
-    let ct = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let collected = tokio::time::timeout(
-        gw.upstream.response_timeout(),
-        Limited::new(body, MAX_ERROR_BODY).collect(),
-    )
-    .await;
-    let bytes = match collected {
-        Ok(Ok(c)) => Some(c.to_bytes()),
-        _ => None,
-    };
-    if let Some(bytes) = &bytes
-        && let Some(parsed) = gw.catalog.parse_body(ct.as_deref(), bytes)
-    {
-        let code = parsed.code.unwrap_or_default();
-        let mut out = bytes.clone();
-        if parsed.request_id.is_none()
-            && let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(bytes)
-            && gw.catalog.insert_request_id(&mut v, request_id)
-            && let Ok(b) = serde_json::to_vec(&v)
-        {
-            out = Bytes::from(b);
-        }
-        parts.headers.remove(header::CONTENT_LENGTH);
-        let mut res = Response::from_parts(parts, Body::from(out));
-        res.extensions_mut().insert(RenderedCode(code));
-        return Ok(res);
-    }
-    // Not the envelope: an HTML 502 page, a plain-text 500, a framework's default.
-    tracing::warn!(
-        status = status.as_u16(),
-        "upstream error outside the catalog normalized"
-    );
-    let mut err = ApiError::status(status.as_u16()).request_id(request_id);
-    if let Some(secs) = parts
-        .headers
-        .get(header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        err = err.retry_after(secs);
-    }
-    let mut res = error_response(&gw.catalog, &err, Format::Envelope);
-    for (n, v) in parts.headers.iter() {
-        let keep = n == header::ALLOW
-            || n.as_str().starts_with("ratelimit")
-            || n.as_str().starts_with("x-ratelimit");
-        if keep {
-            res.headers_mut().insert(n.clone(), v.clone());
-        }
-    }
-    Ok(res)
 }

@@ -1,8 +1,14 @@
 //! Prometheus metrics: requests by route, status and code; latency; limiter decisions.
+//!
+//! The request path records through handles made once per (route, status, code): label strings
+//! are built the first time a combination is seen, never per request.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use errata_core::Catalog;
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -35,21 +41,113 @@ pub fn render() -> String {
     install().map(PrometheusHandle::render).unwrap_or_default()
 }
 
-/// One answered request.
-pub fn request(route: &str, status: u16, code: Option<&str>, latency: Duration) {
-    metrics::counter!(
-        "errata_requests_total",
-        "route" => route.to_owned(),
-        "status" => status.to_string(),
-        "code" => code.unwrap_or("").to_owned()
-    )
-    .increment(1);
-    metrics::histogram!("errata_request_duration_seconds", "route" => route.to_owned())
-        .record(latency.as_secs_f64());
+/// Statuses with a handle slot (100 to 599).
+const STATUSES: usize = 500;
+
+/// One route's handles.
+struct RouteMetrics {
+    name: String,
+    duration: Histogram,
+    /// Answers without a catalog code (the upstream's), by status.
+    by_status: Vec<OnceLock<Counter>>,
+    /// Answers with a catalog code: the code's status and its handle.
+    by_code: HashMap<String, (u16, OnceLock<Counter>)>,
 }
 
-/// One limiter decision: `allowed`, a condition name, `fail_open` or `fail_closed`.
-pub fn limiter(decision: &str) {
-    metrics::counter!("errata_limiter_decisions_total", "decision" => decision.to_owned())
-        .increment(1);
+/// Handles for every route of a config (and for requests no route matched), made at start.
+pub struct Metrics {
+    routes: Vec<RouteMetrics>,
+    limiter: HashMap<&'static str, Counter>,
+}
+
+/// The route name requests no route matched are counted under.
+pub const UNMATCHED: &str = "unmatched";
+
+impl Metrics {
+    /// `routes` are the route names in config order; one more slot, last, is [`UNMATCHED`].
+    pub fn new(routes: &[String], catalog: &Catalog) -> Metrics {
+        let routes = routes
+            .iter()
+            .map(String::as_str)
+            .chain([UNMATCHED])
+            .map(|name| RouteMetrics {
+                name: name.to_owned(),
+                duration: metrics::histogram!(
+                    "errata_request_duration_seconds",
+                    "route" => name.to_owned()
+                ),
+                by_status: (0..STATUSES).map(|_| OnceLock::new()).collect(),
+                by_code: catalog
+                    .codes()
+                    .iter()
+                    .map(|c| (c.code.clone(), (c.status, OnceLock::new())))
+                    .collect(),
+            })
+            .collect();
+        let limiter = [
+            "allowed",
+            "fail_open",
+            "fail_closed",
+            "rate_limited",
+            "quota_exceeded",
+            "concurrency_exceeded",
+        ]
+        .into_iter()
+        .map(|d| {
+            (
+                d,
+                metrics::counter!("errata_limiter_decisions_total", "decision" => d),
+            )
+        })
+        .collect();
+        Metrics { routes, limiter }
+    }
+
+    /// The slot of requests no route matched.
+    pub fn unmatched(&self) -> usize {
+        self.routes.len() - 1
+    }
+
+    /// One answered request on route slot `route`.
+    pub fn request(&self, route: usize, status: u16, code: Option<&str>, latency: Duration) {
+        let Some(r) = self.routes.get(route) else {
+            return;
+        };
+        r.duration.record(latency.as_secs_f64());
+        let counter = |name: &str, status: u16, code: &str| {
+            metrics::counter!(
+                "errata_requests_total",
+                "route" => name.to_owned(),
+                "status" => status.to_string(),
+                "code" => code.to_owned()
+            )
+        };
+        match code.filter(|c| !c.is_empty()) {
+            None => match r.by_status.get(usize::from(status).wrapping_sub(100)) {
+                Some(slot) => slot
+                    .get_or_init(|| counter(&r.name, status, ""))
+                    .increment(1),
+                None => counter(&r.name, status, "").increment(1),
+            },
+            Some(code) => match r.by_code.get(code) {
+                Some((s, slot)) if *s == status => slot
+                    .get_or_init(|| counter(&r.name, status, code))
+                    .increment(1),
+                // An upstream's code outside the catalog, or at another status.
+                _ => counter(&r.name, status, code).increment(1),
+            },
+        }
+    }
+
+    /// One limiter decision: `allowed`, a condition name, `fail_open` or `fail_closed`.
+    pub fn limiter(&self, decision: &str) {
+        match self.limiter.get(decision) {
+            Some(c) => c.increment(1),
+            None => metrics::counter!(
+                "errata_limiter_decisions_total",
+                "decision" => decision.to_owned()
+            )
+            .increment(1),
+        }
+    }
 }

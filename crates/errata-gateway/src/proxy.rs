@@ -1,18 +1,9 @@
-//! Forwarding to the upstream: hop-by-hop headers removed, `Host` and `X-Forwarded-*` set,
-//! identity headers added (client-sent copies stripped), connect and response timeouts, and
-//! failures classified into conditions.
+//! What goes upstream with a request: hop-by-hop headers removed, `X-Forwarded-*` set, identity
+//! headers added (client-sent copies stripped). The client itself is [`crate::upstream`].
 
 use std::net::IpAddr;
-use std::time::Duration;
 
-use axum::body::Body;
-use errata_core::Condition;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Request, Response, Uri};
-use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use crate::keys::Environment;
 
@@ -40,96 +31,6 @@ pub struct Identity {
     pub scopes: Vec<String>,
     pub environment: Option<Environment>,
     pub plan: String,
-}
-
-/// The upstream HTTP client.
-#[derive(Clone)]
-pub struct Upstream {
-    client: Client<HttpConnector, Body>,
-    base: Uri,
-    authority: HeaderValue,
-    response_timeout: Duration,
-}
-
-impl Upstream {
-    pub fn new(
-        base: &str,
-        connect_timeout: Duration,
-        response_timeout: Duration,
-    ) -> Result<Upstream, String> {
-        let base: Uri = base
-            .parse()
-            .map_err(|e| format!("upstream `{base}`: {e}"))?;
-        let authority = base
-            .authority()
-            .ok_or_else(|| format!("upstream `{base}` has no host"))?
-            .as_str()
-            .parse()
-            .map_err(|_| format!("upstream `{base}` has an invalid host"))?;
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(256)
-            .build(connector);
-        Ok(Upstream {
-            client,
-            base,
-            authority,
-            response_timeout,
-        })
-    }
-
-    /// Sends the request upstream. `path_and_query` is the client's.
-    pub async fn send(&self, mut req: Request<Body>) -> Result<Response<Incoming>, Condition> {
-        let pq = req
-            .uri()
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
-            .to_owned();
-        let base_path = self.base.path().trim_end_matches('/');
-        let uri = Uri::builder()
-            .scheme(self.base.scheme_str().unwrap_or("http"))
-            .authority(self.authority.to_str().unwrap_or_default())
-            .path_and_query(format!("{base_path}{pq}"))
-            .build()
-            .map_err(|_| Condition::InvalidParameter)?;
-        *req.uri_mut() = uri;
-        req.headers_mut()
-            .insert(header::HOST, self.authority.clone());
-        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
-            Err(_) => Err(Condition::UpstreamTimeout),
-            Ok(Ok(res)) => Ok(res),
-            Ok(Err(e)) => Err(classify(&e)),
-        }
-    }
-
-    pub fn response_timeout(&self) -> Duration {
-        self.response_timeout
-    }
-}
-
-/// Which condition a client error is.
-fn classify(e: &hyper_util::client::legacy::Error) -> Condition {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = source {
-        if s.is::<http_body_util::LengthLimitError>() {
-            return Condition::BodyTooLarge;
-        }
-        if let Some(h) = s.downcast_ref::<hyper::Error>()
-            && h.is_parse()
-        {
-            return Condition::UpstreamInvalidResponse;
-        }
-        source = s.source();
-    }
-    if e.is_connect() {
-        tracing::warn!(error = %e, "upstream unreachable");
-    } else {
-        tracing::warn!(error = ?e, "upstream failed");
-    }
-    Condition::UpstreamUnreachable
 }
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.

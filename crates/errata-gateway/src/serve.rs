@@ -1,4 +1,4 @@
-//! Running the gateway: listeners, background tasks (revocation poll, last-used flush) and
+//! Running the gateway: workers and listeners, background tasks (revocation poll, last-used flush) and
 //! graceful shutdown (stop accepting, drain in-flight requests within a bound).
 
 use std::net::SocketAddr;
@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::limits::{self, Clock, Counters, SystemClock};
 use crate::store::{self, KeyStore};
+use crate::worker;
 
 /// How often the store's change marker is polled; a key revoked by another process (the CLI,
 /// another instance) stops working within this bound plus one store round trip.
@@ -56,7 +57,8 @@ pub async fn open_backends(cfg: &Config) -> Result<(Arc<dyn KeyStore>, Arc<dyn C
     Ok((store, counters))
 }
 
-/// Starts the gateway on bound listeners with the given backends and clock.
+/// Starts the gateway on a bound public listener (every worker accepts from it) and a bound
+/// admin listener, with the given backends and clock.
 pub async fn start(
     cfg: Config,
     store: Arc<dyn KeyStore>,
@@ -65,34 +67,44 @@ pub async fn start(
     listener: TcpListener,
     admin_listener: TcpListener,
 ) -> Result<Running, String> {
+    let listener = listener.into_std().map_err(|e| e.to_string())?;
+    let listeners = (0..cfg.workers.max(1))
+        .map(|_| listener.try_clone())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cannot share the public listener: {e}"))?;
+    start_on(cfg, store, counters, clock, listeners, admin_listener).await
+}
+
+/// Starts the gateway with one public listener per worker.
+pub async fn start_on(
+    cfg: Config,
+    store: Arc<dyn KeyStore>,
+    counters: Arc<dyn Counters>,
+    clock: Arc<dyn Clock>,
+    listeners: Vec<std::net::TcpListener>,
+    admin_listener: TcpListener,
+) -> Result<Running, String> {
     crate::metrics::install();
     let admin_token = cfg.admin_token.clone().unwrap_or_else(|| {
         crate::keys::generate("admin", crate::keys::Environment::Live).plaintext
     });
+    let mut cfg = cfg;
+    cfg.workers = listeners.len().max(1);
     let gateway = Gateway::new(cfg, Arc::clone(&store), counters, clock)?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let addr = listeners
+        .first()
+        .ok_or("no public listener")?
+        .local_addr()
+        .map_err(|e| e.to_string())?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
     let (tx, rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
-    let app = gateway
-        .router()
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let mut stop = rx.clone();
-    // Answers go out as soon as they are written, as nginx's `tcp_nodelay on` does.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    tasks.push(tokio::spawn(async move {
-        let res = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await;
-        if let Err(e) = res {
-            tracing::error!(error = %e, "public listener failed");
-        }
-    }));
+    for done in worker::spawn(&gateway, listeners, &rx)? {
+        tasks.push(tokio::spawn(async move {
+            let _ = done.await;
+        }));
+    }
 
     let admin_state = Arc::new(Admin::new(&gateway, admin_token.clone()));
     let admin_app = admin::router(admin_state);
@@ -195,18 +207,17 @@ pub async fn start(
 /// listeners are bound.
 pub async fn run(cfg: Config, ready: impl FnOnce(&Running)) -> Result<(), String> {
     let (store, counters) = open_backends(&cfg).await?;
-    let listener = TcpListener::bind(cfg.listen)
-        .await
+    let listeners = worker::bind(cfg.listen, cfg.workers)
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let admin_listener = TcpListener::bind(cfg.admin_listen)
         .await
         .map_err(|e| format!("cannot listen on {} (admin): {e}", cfg.admin_listen))?;
-    let running = start(
+    let running = start_on(
         cfg,
         store,
         counters,
         Arc::new(SystemClock),
-        listener,
+        listeners,
         admin_listener,
     )
     .await?;

@@ -6,22 +6,28 @@
 //! (not JSON, not an object, compressed, larger, of unknown length) passes untouched and
 //! streams as before.
 
-use axum::body::Body;
-use axum::response::Response;
-use http::header;
+use http::{Response, header};
 use http_body_util::BodyExt;
 
-use crate::limits::Window;
+use crate::limits::{Lease, Window};
+use crate::reply::Body;
+use crate::upstream::UpstreamBody;
 
 /// The largest body rewritten.
 pub const MAX_BYTES: u64 = 256 * 1024;
 
-/// Adds the meta fields to `res` where it can; otherwise returns it as it was.
-pub async fn add(res: Response, windows: (Option<Window>, Option<Window>)) -> Response {
+/// The answer from an upstream success, with the meta fields added where it can; otherwise
+/// streamed as it was, the concurrency lease held while it streams.
+pub async fn add(
+    mut parts: http::response::Parts,
+    body: UpstreamBody,
+    lease: Option<Lease>,
+    windows: (Option<Window>, Option<Window>),
+) -> Response<Body> {
     let Some(w) = windows.0.or(windows.1) else {
-        return res;
+        return Response::from_parts(parts, Body::Upstream(body, lease));
     };
-    let h = res.headers();
+    let h = &parts.headers;
     let json = h
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -39,9 +45,8 @@ pub async fn add(res: Response, windows: (Option<Window>, Option<Window>)) -> Re
         .get(header::CONTENT_ENCODING)
         .is_some_and(|v| v.as_bytes() != b"identity");
     if !json || encoded || len.is_none_or(|l| l > MAX_BYTES) {
-        return res;
+        return Response::from_parts(parts, Body::Upstream(body, lease));
     }
-    let (mut parts, body) = res.into_parts();
     let bytes = match http_body_util::Limited::new(body, MAX_BYTES as usize)
         .collect()
         .await
@@ -70,8 +75,8 @@ pub async fn add(res: Response, windows: (Option<Window>, Option<Window>)) -> Re
     match rewritten {
         Some(b) => {
             parts.headers.insert(header::CONTENT_LENGTH, b.len().into());
-            Response::from_parts(parts, Body::from(b))
+            Response::from_parts(parts, Body::full(b))
         }
-        None => Response::from_parts(parts, Body::from(bytes)),
+        None => Response::from_parts(parts, Body::full(bytes)),
     }
 }

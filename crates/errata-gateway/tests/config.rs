@@ -91,3 +91,68 @@ fn the_embedded_defaults_need_no_file() {
     assert_eq!(c.routes.len(), 1);
     assert!(c.routes[0].auth);
 }
+
+#[test]
+fn workers_connections_and_the_head_timeout() {
+    let cfg = Config::from_toml(
+        "workers = 3\nmax_connections = 500\n[timeouts]\nheader_read_ms = 1500\n",
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(cfg.workers, 3);
+    assert_eq!(cfg.max_connections, 500);
+    assert_eq!(
+        cfg.header_read_timeout,
+        std::time::Duration::from_millis(1500)
+    );
+
+    let defaults = Config::embedded();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(defaults.workers, cores);
+    assert_eq!(defaults.max_connections, 10_000);
+    assert_eq!(
+        defaults.header_read_timeout,
+        std::time::Duration::from_secs(30)
+    );
+
+    let out = Config::from_toml("workers = 0\nmax_connections = -1\n", Path::new("."))
+        .unwrap_err()
+        .render("errata.toml");
+    for expected in [
+        "errata.toml:1:11: error: workers = 0 must be at least 1",
+        "errata.toml:2:19: error: max_connections = -1 must be at least 1",
+    ] {
+        assert!(out.contains(expected), "missing:\n{expected}\nin:\n{out}");
+    }
+}
+
+#[test]
+fn the_key_cache_is_configured_and_checked() {
+    let cfg = Config::from_toml(
+        "[timeouts]\nkey_cache_ms = 2000\n\n[key_cache]\ncapacity = 5000\nmax_stale_ms = 3000\n",
+        Path::new("."),
+    )
+    .expect("valid");
+    assert_eq!(cfg.key_cache_ttl, std::time::Duration::from_secs(2));
+    assert_eq!(cfg.key_cache_capacity, 5000);
+    assert_eq!(cfg.key_cache_max_stale, std::time::Duration::from_secs(3));
+
+    let defaults = Config::embedded();
+    assert_eq!(defaults.key_cache_capacity, 100_000);
+    assert_eq!(
+        defaults.key_cache_max_stale,
+        std::time::Duration::from_secs(5)
+    );
+
+    let out = Config::from_toml("[key_cache]\ncapacity = 0\n", Path::new("."))
+        .unwrap_err()
+        .render("errata.toml");
+    assert!(
+        out.starts_with("errata.toml:2:12: error: key_cache.capacity 0 is out of range"),
+        "{out}"
+    );
+    assert!(
+        out.contains("help: give the most verified keys to keep"),
+        "{out}"
+    );
+}

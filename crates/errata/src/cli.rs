@@ -1,4 +1,4 @@
-//! Subcommands: `catalog check`, `catalog diff`, `render`, `docs`.
+//! Subcommands: `catalog check`, `catalog diff`, `render`, `docs`, `sdk`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,6 +31,9 @@ enum Command {
     /// Look up answered requests in the configured store's request log.
     #[command(subcommand)]
     Requests(crate::gateway_cli::RequestsCommand),
+    /// Generate a Python or TypeScript SDK whose error classes and retries come from a catalog.
+    #[command(subcommand)]
+    Sdk(crate::sdk_cli::SdkCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -114,6 +117,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Serve(args) => crate::gateway_cli::serve(args),
         Command::Keys(cmd) => crate::gateway_cli::keys(cmd),
         Command::Requests(cmd) => crate::gateway_cli::requests(cmd),
+        Command::Sdk(cmd) => crate::sdk_cli::run(cmd, load_or_builtin),
         Command::Docs(args) => {
             let catalog = load_or_builtin(args.catalog.as_deref())?;
             let text = match args.format {

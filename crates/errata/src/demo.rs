@@ -14,15 +14,21 @@ use errata_gateway::serve;
 use errata_gateway::store::NewKey;
 use tokio::net::TcpListener;
 
-/// The demo's policy: a small rate limit to hit, one plan-gated route, scoped event routes.
+/// The demo's policy: a plan roomy enough for the whole tour, a small one (5 a minute) for the
+/// rate-limit line alone, one plan-gated route, scoped event routes.
 const POLICY: &str = r#"
 store = "sqlite::memory:"
 key_prefix = "demo"
 
 [limits]
-default_plan = "free"
+default_plan = "starter"
 max_body_bytes = 4096
 content_types = ["application/json"]
+
+[plans.starter]
+rate = 600
+per_seconds = 60
+monthly_quota = 10000
 
 [plans.free]
 rate = 5
@@ -80,11 +86,12 @@ pub async fn run(base: Config) -> Result<(), String> {
     cfg.catalog = base.catalog;
     let (store, counters) = serve::open_backends(&cfg).await?;
     let now = manage::now_secs();
-    let key = |tenant: &str, name: &str, scopes: &[&str]| NewKey {
+    let key = |tenant: &str, name: &str, scopes: &[&str], plan: Option<&str>| NewKey {
         tenant: tenant.into(),
         name: name.into(),
         environment: errata_gateway::keys::Environment::Test,
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        plan: plan.map(str::to_owned),
         ..NewKey::default()
     };
     let issue = |k: NewKey| {
@@ -96,38 +103,61 @@ pub async fn run(base: Config) -> Result<(), String> {
                 .map_err(|e| e.to_string())
         }
     };
-    let acme = issue(key("acme", "demo", &["events:write"])).await?;
-    let readonly = issue(key("acme", "read-only", &[])).await?;
-    let globex = issue(key("globex", "another tenant", &["events:write"])).await?;
+    let keys = Keys {
+        acme: issue(key("acme", "demo", &["events:write"], None)).await?,
+        readonly: issue(key("acme", "read-only", &[], None)).await?,
+        globex: issue(key("globex", "another tenant", &["events:write"], None)).await?,
+        limited: issue(key("acme", "rate-limited", &["events:write"], Some("free"))).await?,
+    };
 
     let listener = bind(base.listen).await?;
     let admin = bind(base.admin_listen).await?;
     let running =
         serve::start(cfg, store, counters, Arc::new(SystemClock), listener, admin).await?;
-    print_tour(running.addr, &acme, &readonly, &globex);
+    print_tour(running.addr, &keys);
     serve::shutdown_signal().await;
     running.shutdown().await;
     Ok(())
 }
 
-fn print_tour(addr: SocketAddr, acme: &str, readonly: &str, globex: &str) {
+/// The secrets the tour's commands use.
+struct Keys {
+    acme: String,
+    readonly: String,
+    globex: String,
+    limited: String,
+}
+
+/// Prints the tour. Every command, run in the order printed, gets the status its comment
+/// starts with (`crates/errata/tests/demo.rs` runs them all); the key lines are `NAME=secret`,
+/// ready to paste into a shell.
+fn print_tour(addr: SocketAddr, keys: &Keys) {
     let u = format!("http://{addr}");
     let j = "-H 'content-type: application/json'";
+    let Keys {
+        acme,
+        readonly,
+        globex,
+        limited,
+    } = keys;
     // A closed stdout must not stop the gateway.
     let _ = writeln!(
         std::io::stdout(),
         r#"errata gateway listening on {u} (demo: in front of the example event service)
 
-Test keys (shown once; kept in memory for this run):
-  KEY={acme}        # tenant acme, scope events:write, plan free (5 requests/minute)
+Test keys (shown once; kept in memory for this run); paste these lines into your shell:
+  KEY={acme}        # tenant acme, scope events:write, plan starter (600 requests/minute)
   READONLY={readonly}   # tenant acme, no scopes
-  GLOBEX={globex}    # tenant globex, scope events:write
+  GLOBEX={globex}     # tenant globex, scope events:write
+  LIMITED={limited}    # tenant acme, scope events:write, plan free (5 requests/minute)
 
-A success: register an agent (201), then ingest an event (202)
-  curl -i -X POST {u}/v1/agents -H "Authorization: Bearer $KEY" {j} -d '{{"agentId":"agent-1","name":"Demo agent"}}'
-  curl -i -X POST {u}/v1/events -H "Authorization: Bearer $KEY" {j} -d '{{"eventId":"0b7c1c1e-8d7e-4a35-9a9e-4a0d3f0f6c11","agentId":"agent-1","category":"log","payload":{{"message":"hello"}}}}'
+Run the commands in order; each comment starts with the status you get.
 
-Each kind of error, always the same envelope with the request id:
+A success: register an agent, then ingest an event
+  curl -i -X POST {u}/v1/agents -H "Authorization: Bearer $KEY" {j} -d '{{"agentId":"agent-1","name":"Demo agent"}}'   # 201 registered
+  curl -i -X POST {u}/v1/events -H "Authorization: Bearer $KEY" {j} -d '{{"eventId":"0b7c1c1e-8d7e-4a35-9a9e-4a0d3f0f6c11","agentId":"agent-1","category":"log","payload":{{"message":"hello"}}}}'   # 202 accepted
+
+Each kind of error, always the same envelope with the request id of its x-request-id header:
   curl -i {u}/v1/agents/agent-1                                              # 401 no key
   curl -i {u}/v1/agents/agent-1 -H "Authorization: Bearer demo_test_nope"    # 401 malformed key
   curl -i {u}/v1/agents/agent-1 -H "Authorization: Bearer $READONLY"         # 403 missing scope
@@ -137,10 +167,10 @@ Each kind of error, always the same envelope with the request id:
   curl -i -X DELETE {u}/v1/events -H "Authorization: Bearer $KEY"            # 405 with Allow
   curl -i -X POST {u}/v1/agents -H "Authorization: Bearer $KEY" {j} -d '{{"agentId":"agent-1","name":"Again"}}'   # 409 duplicate
   curl -i -X POST {u}/v1/events -H "Authorization: Bearer $KEY" {j} -d '{{"eventId":"not-a-uuid","agentId":"agent-1"}}'   # 422 every field at once
-  curl -i -X POST {u}/v1/events -H "Authorization: Bearer $KEY" -H 'content-type: text/plain' -d 'hi'     # 415
-  head -c 5000 /dev/zero | tr '\0' 'x' | curl -i -X POST {u}/v1/events -H "Authorization: Bearer $KEY" {j} --data-binary @-   # 413
-  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{{http_code}} ' {u}/v1/agents/agent-1 -H "Authorization: Bearer $KEY"; done; echo   # 429 after 5
-  curl -i {u}/v1/agents/agent-1 -H 'accept: application/problem+json'       # the same error as RFC 9457 problem+json
+  curl -i -X POST {u}/v1/events -H "Authorization: Bearer $KEY" -H 'content-type: text/plain' -d 'hi'     # 415 not JSON
+  head -c 5000 /dev/zero | tr '\0' 'x' | curl -i -X POST {u}/v1/events -H "Authorization: Bearer $KEY" {j} --data-binary @-   # 413 over 4096 bytes
+  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{{http_code}} ' {u}/v1/agents/agent-1 -H "Authorization: Bearer $LIMITED"; done; echo   # 200 200 200 200 200 429: the sixth is over 5 a minute
+  curl -i {u}/v1/agents/agent-1 -H 'accept: application/problem+json'       # 401 the same error as RFC 9457 problem+json
 
 Every code, with examples: {u}/errors
 Stop with Ctrl-C."#

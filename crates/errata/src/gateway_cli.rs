@@ -260,8 +260,11 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
     }
 }
 
+/// The runtime for the admin listener and background work; the public listener runs on the
+/// gateway's own worker threads, so one thread is plenty here.
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))

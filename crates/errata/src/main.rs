@@ -3,6 +3,7 @@
 mod cli;
 mod demo;
 mod gateway_cli;
+mod sdk_cli;
 
 use std::process::ExitCode;
 

@@ -10,8 +10,10 @@
 //!   agent or event is reported exactly like a missing one (`404`, never `403`), because every
 //!   query is scoped by tenant in its `WHERE` clause.
 //!
-//! The tenant is the one errata's gateway authenticated, in `x-errata-tenant`. Storage is
-//! SQLite through sqlx (in memory by default).
+//! The service runs behind errata's gateway and trusts what it sends: the tenant the gateway
+//! authenticated, in `x-errata-tenant`, and the request id, in the catalog's request-id header
+//! (`x-request-id` by default), so that an error's body and its header carry the one id the
+//! gateway gave the request. Storage is SQLite through sqlx (in memory by default).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -61,7 +63,11 @@ pub fn router(catalog: Arc<Catalog>, db: SqlitePool) -> Router {
         .route("/v1/events", post(routes::ingest_event))
         .route("/v1/events/{event_id}", get(routes::get_event))
         .with_state(state);
-    ErrataLayer::new(catalog).wrap(routes)
+    // The gateway sends its request id in the catalog's header: answer with that one.
+    let request_id_header = catalog.request_id().header.clone();
+    ErrataLayer::new(catalog)
+        .trust_request_id_header(&request_id_header)
+        .wrap(routes)
 }
 
 /// Creates the tables (idempotent).

@@ -1,7 +1,8 @@
 //! The request log and usage counts: what the gateway answered, recorded off the request path.
 //!
 //! The request path hands a [`Record`] to the [`Recorder`]: usage is counted in memory at once
-//! (exact), the record itself goes through a bounded queue (`try_send`: when full it is dropped
+//! (exact), in the answering worker's own counts (no lock shared between workers), the record
+//! itself goes through a bounded queue (`try_send`: when full it is dropped
 //! and counted, never waited for). A flush task ([`flush`]) writes both to the key store in
 //! batches and applies retention.
 
@@ -54,18 +55,22 @@ pub struct Recorder {
     config: RequestLogConfig,
     queue: mpsc::Sender<Record>,
     pending: Mutex<Option<mpsc::Receiver<Record>>>,
-    counts: Mutex<usage::Counts>,
+    /// Usage since the last flush, one set per worker.
+    counts: Vec<Mutex<usage::Counts>>,
     dropped: AtomicU64,
 }
 
 impl Recorder {
-    pub fn new(config: RequestLogConfig) -> Recorder {
+    /// A recorder for `workers` workers.
+    pub fn new(config: RequestLogConfig, workers: usize) -> Recorder {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         Recorder {
             config,
             queue: tx,
             pending: Mutex::new(Some(rx)),
-            counts: Mutex::new(usage::Counts::default()),
+            counts: (0..workers.max(1))
+                .map(|_| Mutex::new(usage::Counts::default()))
+                .collect(),
             dropped: AtomicU64::new(0),
         }
     }
@@ -74,14 +79,20 @@ impl Recorder {
         &self.config
     }
 
-    /// Records one answered request; `windows` is the key's limit state after it, if limited.
-    /// Costs a lock and a queue slot; never waits.
-    pub fn record(&self, rec: Record, windows: (Option<Window>, Option<Window>)) {
+    /// Whether records are taken at all (the request path builds none when not).
+    pub fn enabled(&self) -> bool {
+        self.config.enabled
+    }
+
+    /// Records one request answered by `worker`; `windows` is the key's limit state after it,
+    /// if limited. Costs the worker's own (uncontended) lock and a queue slot; never waits.
+    pub fn record(&self, worker: usize, rec: Record, windows: (Option<Window>, Option<Window>)) {
         if !self.config.enabled {
             return;
         }
+        let counts = &self.counts[worker % self.counts.len()];
         if let (Some(key_id), Some(tenant)) = (&rec.key_id, &rec.tenant)
-            && let Ok(mut c) = self.counts.lock()
+            && let Ok(mut c) = counts.lock()
         {
             c.add(
                 UsageKey {
@@ -117,11 +128,22 @@ impl Recorder {
 
     /// Usage counted since the last call.
     pub fn take_counts(&self) -> Vec<(UsageKey, u64)> {
-        self.counts.lock().map(|mut c| c.take()).unwrap_or_default()
+        let mut all: std::collections::HashMap<UsageKey, u64> = std::collections::HashMap::new();
+        for c in &self.counts {
+            if let Ok(mut c) = c.lock() {
+                for (k, n) in c.take() {
+                    *all.entry(k).or_insert(0) += n;
+                }
+            }
+        }
+        all.into_iter().collect()
     }
 
-    /// The limit state of a key as of its last request here.
+    /// The limit state of a key as of its last request here (on any worker).
     pub fn limit_state(&self, key_id: &str) -> Option<LimitState> {
-        self.counts.lock().ok().and_then(|c| c.limit_state(key_id))
+        self.counts
+            .iter()
+            .filter_map(|c| c.lock().ok().and_then(|c| c.limit_state(key_id)))
+            .max_by_key(|s| s.observed_at)
     }
 }

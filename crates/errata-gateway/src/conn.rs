@@ -1,0 +1,96 @@
+//! One public connection: the head gate, hyper's HTTP/1.1 server over it, and errata's own
+//! service. Generic over the IO so that a TLS stream can be served the same way; the service
+//! itself is plain `hyper::service::Service` with a `Send` future, usable by hyper's HTTP/2
+//! server as well.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use errata_core::ApiError;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+
+use crate::gate::Gate;
+use crate::gateway::{self, Gateway};
+use crate::head::MAX_HEAD_BYTES;
+use crate::reply::Body;
+
+/// errata's service for one connection: every request goes down the gateway's path.
+#[derive(Clone)]
+pub struct Service {
+    pub gateway: Arc<Gateway>,
+    /// The worker serving the connection (its shard of per-worker state).
+    pub worker: usize,
+    pub peer: SocketAddr,
+    /// Where the connection's gate leaves a refusal.
+    pub refusal: Arc<Mutex<Option<ApiError>>>,
+}
+
+impl hyper::service::Service<Request<Incoming>> for Service {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let svc = self.clone();
+        if svc.gateway.is_marked(&req) {
+            let err = svc.refusal.lock().ok().and_then(|mut s| s.take());
+            return Box::pin(async move { Ok(gateway::gate_refusal(&svc.gateway, err)) });
+        }
+        Box::pin(async move { Ok(gateway::handle(&svc.gateway, svc.worker, svc.peer, req).await) })
+    }
+}
+
+/// Serves one connection until the client closes it, or `stop` turns true (then the request
+/// in flight is finished and the connection closed).
+pub async fn serve<IO>(
+    io: IO,
+    gateway: Arc<Gateway>,
+    worker: usize,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let refusals = gateway.refusals();
+    let timeout = gateway.config.header_read_timeout;
+    let service = Service {
+        gateway,
+        worker,
+        peer,
+        refusal: Arc::clone(&refusals.slot),
+    };
+    let gate = Gate::new(io, timeout, refusals);
+    // hyper's own head timer starts when it waits for a head, idle time included (the gate's
+    // starts at a head's first byte): twice the gate's bounds idle keep-alive connections
+    // without cutting a head the gate is still timing.
+    let conn = http1::Builder::new()
+        .max_buf_size(MAX_HEAD_BYTES)
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeout.saturating_mul(2))
+        .serve_connection(TokioIo::new(gate), service);
+    tokio::pin!(conn);
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    let res = tokio::select! {
+        res = conn.as_mut() => res,
+        () = stopped => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = res
+        && !e.is_incomplete_message()
+    {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}

@@ -1,0 +1,58 @@
+//! Forward: the client's request to the upstream, with hop-by-hop headers removed, identity
+//! and forwarding headers set, the gateway's request id under the catalog's header, and the
+//! body limited as it streams.
+
+use std::net::IpAddr;
+
+use errata_core::{ApiError, Condition};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use crate::upstream::{ProxyBody, UpstreamBody};
+
+use crate::gateway::Gateway;
+use crate::proxy::{self, Identity};
+use crate::stage::authenticate::Caller;
+
+/// Sends the request upstream on the worker's client and returns the upstream's answer.
+pub async fn forward(
+    gw: &Gateway,
+    worker: usize,
+    req: Request<Incoming>,
+    caller: Option<&Caller>,
+    ip: IpAddr,
+    max_body: u64,
+    request_id: &str,
+) -> Result<Response<UpstreamBody>, ApiError> {
+    let identity = caller.map(|c| Identity {
+        tenant: c.record.tenant.clone(),
+        key_id: c.record.id.clone(),
+        scopes: c.record.scopes.clone(),
+        environment: Some(c.record.environment),
+        plan: c.record.plan.clone(),
+    });
+    let (mut parts, body) = req.into_parts();
+    proxy::upstream_headers(
+        &mut parts.headers,
+        identity.as_ref(),
+        caller.is_some(),
+        (&gw.catalog.request_id().header, request_id),
+        ip,
+    );
+    let body: ProxyBody =
+        Limited::new(body, usize::try_from(max_body).unwrap_or(usize::MAX)).boxed_unsync();
+    let Some(upstream) = gw.upstream(worker) else {
+        return Err(ApiError::condition(Condition::UpstreamUnreachable));
+    };
+    match upstream.send(Request::from_parts(parts, body)).await {
+        Ok(res) => Ok(res),
+        Err(Condition::BodyTooLarge) => {
+            Err(ApiError::condition(Condition::BodyTooLarge).arg("limit", max_body))
+        }
+        Err(c @ Condition::UpstreamTimeout) => {
+            Err(ApiError::condition(c).arg("timeout", upstream.response_timeout().as_secs().max(1)))
+        }
+        Err(c) => Err(ApiError::condition(c)),
+    }
+}

@@ -1,0 +1,145 @@
+//! Limit: rate, monthly quota and concurrency for the key (or its tenant), one bounded call
+//! to the counters; their failure policy when they do not answer.
+
+use std::fmt::Write as _;
+
+use errata_core::{ApiError, Condition};
+use http::header::{HeaderName, HeaderValue};
+
+use crate::config::{FailurePolicy, LimitScope, Limits, Route};
+use crate::gateway::Gateway;
+use crate::limits::{Lease, Outcome, Verdict, Window};
+use crate::store::KeyRecord;
+
+/// What the limits admitted: the concurrency lease to hold while the answer streams, and the
+/// windows for the rate-limit headers.
+#[derive(Default)]
+pub struct Admitted {
+    pub lease: Option<Lease>,
+    pub rate: Option<Window>,
+    pub quota: Option<Window>,
+}
+
+/// Checks and counts the request against the key's limits on the route. `seen` gets the
+/// windows after this request, admitted or not (for the usage counts' limit state).
+pub async fn limit(
+    gw: &Gateway,
+    route: &Route,
+    rec: &KeyRecord,
+    now_ms: u64,
+    seen: &mut (Option<Window>, Option<Window>),
+) -> Result<Admitted, ApiError> {
+    let cfg = &gw.config;
+    let limits = cfg.limits_for(&rec.plan, route, rec.limits.as_ref());
+    if limits.rate.is_none() && limits.monthly_quota.is_none() && limits.concurrency.is_none() {
+        return Ok(Admitted::default());
+    }
+    let subject = match cfg.limit_scope {
+        LimitScope::Key => format!("k:{}", rec.id),
+        LimitScope::Tenant => format!("t:{}", rec.tenant),
+    };
+    match check(gw, &subject, &limits, now_ms).await? {
+        Some(Outcome {
+            verdict: Verdict::Allowed(lease),
+            rate,
+            quota,
+        }) => {
+            gw.metrics.limiter("allowed");
+            *seen = (rate, quota);
+            Ok(Admitted {
+                lease: Some(lease),
+                rate,
+                quota,
+            })
+        }
+        Some(Outcome {
+            verdict:
+                Verdict::Limited {
+                    condition,
+                    retry_after,
+                    limit,
+                },
+            rate,
+            quota,
+        }) => {
+            gw.metrics.limiter(condition.name());
+            *seen = (rate, quota);
+            let mut err = ApiError::condition(condition)
+                .arg("retry_after", retry_after)
+                .arg("limit", limit)
+                .retry_after(retry_after);
+            for (n, v) in limit_headers(rate, quota) {
+                err = err.header(n.as_str(), v.to_str().unwrap_or_default());
+            }
+            Err(err)
+        }
+        None => Ok(Admitted::default()), // failed open
+    }
+}
+
+/// One call to the counters, bounded in time; `None` when failing open.
+async fn check(
+    gw: &Gateway,
+    subject: &str,
+    limits: &Limits,
+    now_ms: u64,
+) -> Result<Option<Outcome>, ApiError> {
+    let timeout = gw.config.counters_timeout;
+    let failure =
+        match tokio::time::timeout(timeout, gw.counters.check(subject, limits, now_ms)).await {
+            Ok(Ok(o)) => return Ok(Some(o)),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("counters timed out after {} ms", timeout.as_millis()),
+        };
+    match gw.config.counters_failure {
+        FailurePolicy::Open => {
+            gw.metrics.limiter("fail_open");
+            tracing::warn!(error = %failure, "counters unavailable; failing open");
+            Ok(None)
+        }
+        FailurePolicy::Closed => {
+            gw.metrics.limiter("fail_closed");
+            tracing::warn!(error = %failure, "counters unavailable; failing closed");
+            Err(ApiError::condition(Condition::ServiceUnavailable)
+                .arg("retry_after", 1)
+                .retry_after(1))
+        }
+    }
+}
+
+/// The standard rate-limit headers: the IETF draft's `RateLimit-Policy` and `RateLimit`, and
+/// the common `X-RateLimit-*` (of the rate policy, else the quota).
+pub fn limit_headers(
+    rate: Option<Window>,
+    quota: Option<Window>,
+) -> Vec<(HeaderName, HeaderValue)> {
+    let named = [("rate", rate), ("quota", quota)];
+    let mut named = named.iter().filter_map(|(n, w)| w.map(|w| (*n, w)));
+    let Some(main) = named.clone().next().map(|(_, w)| w) else {
+        return Vec::new();
+    };
+    let (mut policy, mut state) = (String::with_capacity(48), String::with_capacity(48));
+    for (i, (n, w)) in named.by_ref().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(policy, "{sep}\"{n}\";q={};w={}", w.limit, w.window);
+        let _ = write!(state, "{sep}\"{n}\";r={};t={}", w.remaining, w.reset);
+    }
+    // Digits, quotes, `;`, `=`, `,` and spaces: always a valid header value.
+    let value = |s: String| HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(""));
+    vec![
+        (HeaderName::from_static("ratelimit-policy"), value(policy)),
+        (HeaderName::from_static("ratelimit"), value(state)),
+        (
+            HeaderName::from_static("x-ratelimit-limit"),
+            HeaderValue::from(main.limit),
+        ),
+        (
+            HeaderName::from_static("x-ratelimit-remaining"),
+            HeaderValue::from(main.remaining),
+        ),
+        (
+            HeaderName::from_static("x-ratelimit-reset"),
+            HeaderValue::from(main.reset),
+        ),
+    ]
+}

@@ -1,0 +1,62 @@
+//! Log: the request id on every answer, the request's metrics, its access-log line, and its
+//! record for the request log and usage counts.
+
+use std::time::Instant;
+
+use http::Response;
+use http::header::HeaderValue;
+
+use crate::gateway::{Gateway, Trace};
+use crate::reply::Body;
+use crate::reqlog::Record;
+use crate::respond::RenderedCode;
+
+/// Stamps the request id on the answer, counts it, logs it and records it.
+pub fn finish(
+    gw: &Gateway,
+    worker: usize,
+    trace: Trace,
+    mut res: Response<Body>,
+    started: Instant,
+) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(&trace.request_id) {
+        res.headers_mut().insert(gw.request_id_header.clone(), v);
+    }
+    let status = res.status().as_u16();
+    let code = res.extensions().get::<RenderedCode>().map(|c| c.0.as_str());
+    let latency = started.elapsed();
+    gw.metrics.request(trace.route, status, code, latency);
+    let route = gw.route_name(trace.route);
+    tracing::info!(
+        target: "errata::access",
+        request_id = %trace.request_id,
+        method = %trace.method,
+        path = %trace.path,
+        route,
+        key_id = trace.key_id.as_deref().unwrap_or(""),
+        tenant = trace.tenant.as_deref().unwrap_or(""),
+        status,
+        code = code.unwrap_or(""),
+        upstream_request_id = trace.upstream_request_id.as_deref().unwrap_or(""),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+    );
+    if gw.recorder.enabled() {
+        // The trace's strings move into the record; only the route name and code are copied.
+        let record = Record {
+            request_id: trace.request_id,
+            time_ms: i64::try_from(trace.started_ms).unwrap_or(i64::MAX),
+            method: trace.method.as_str().to_owned(),
+            path: trace.path,
+            route: route.to_owned(),
+            key_id: trace.key_id,
+            tenant: trace.tenant,
+            status,
+            code: code.map(str::to_owned),
+            latency_us: i64::try_from(latency.as_micros()).unwrap_or(i64::MAX),
+            upstream_status: trace.upstream_status,
+            upstream_request_id: trace.upstream_request_id,
+        };
+        gw.recorder.record(worker, record, trace.windows);
+    }
+    res
+}
