@@ -396,6 +396,20 @@ async fn keys_are_edited_and_filtered() {
             {"path": ["plan"], "message": "Invalid enum value. Expected default | pro, received 'gold'", "code": "invalid_enum_value"}
         ])
     );
+    // A bad CIDR: the field and the value, not a parser's position.
+    let (s, _, b) = parts(
+        patch(json!({"ip_allowlist": ["10.0.0.0/33"]}), &id)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 422);
+    assert_eq!(
+        b["error"]["details"],
+        json!([
+            {"path": ["ip_allowlist", "0"], "message": "invalid IP address syntax: '10.0.0.0/33'", "code": "invalid_type"}
+        ])
+    );
     let (s, _, b) = parts(patch(json!({"tenant": "x"}), &id).await.unwrap()).await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),

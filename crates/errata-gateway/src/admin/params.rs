@@ -17,7 +17,7 @@ pub(super) fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
             .into()
     })?;
     integral(&mut value);
-    serde_path_to_error::deserialize(value).map_err(|e| -> Error {
+    serde_path_to_error::deserialize(&value).map_err(|e| -> Error {
         let path: Vec<String> = e
             .path()
             .iter()
@@ -27,8 +27,16 @@ pub(super) fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
                 _ => None,
             })
             .collect();
-        let inner = e.into_inner();
-        Error::invalid_fields([Violation::new(path, inner.to_string(), "invalid_type")])
+        let inner = e.into_inner().to_string();
+        // A string the field's type refuses (a bad CIDR, say): the message quotes it.
+        let pointer: String = path.iter().map(|p| format!("/{p}")).collect();
+        let message = match value.pointer(&pointer) {
+            Some(serde_json::Value::String(got)) if !path.is_empty() => {
+                format!("{inner}: '{got}'")
+            }
+            _ => inner,
+        };
+        Error::invalid_fields([Violation::new(path, message, "invalid_type")])
     })
 }
 
