@@ -46,7 +46,8 @@ pub struct Record {
     pub latency_us: i64,
     /// The upstream's status, when the request reached it.
     pub upstream_status: Option<u16>,
-    /// The upstream's request id header, when it sent one.
+    /// The upstream's own request id (its request-id header, or the id in its error
+    /// envelope), when it sent one that is not the gateway's.
     pub upstream_request_id: Option<String>,
 }
 
@@ -145,5 +146,51 @@ impl Recorder {
             .iter()
             .filter_map(|c| c.lock().ok().and_then(|c| c.limit_state(key_id)))
             .max_by_key(|s| s.observed_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(time_ms: i64) -> Record {
+        Record {
+            request_id: "req_1".into(),
+            time_ms,
+            method: "GET".into(),
+            path: "/a".into(),
+            route: "/*".into(),
+            key_id: Some("key_1".into()),
+            tenant: Some("acme".into()),
+            status: 200,
+            code: None,
+            latency_us: 10,
+            upstream_status: Some(200),
+            upstream_request_id: None,
+        }
+    }
+
+    fn window(remaining: u64) -> Window {
+        Window {
+            limit: 10,
+            remaining,
+            reset: 6,
+            window: 60,
+        }
+    }
+
+    #[test]
+    fn usage_from_every_worker_adds_up_and_the_newest_limit_state_wins() {
+        let r = Recorder::new(RequestLogConfig::default(), 3);
+        r.record(0, rec(60_000), (Some(window(9)), None));
+        r.record(2, rec(61_000), (Some(window(8)), None));
+        r.record(7, rec(62_000), (None, None)); // past the last worker: wraps, still counted
+        let counts = r.take_counts();
+        assert_eq!(counts.len(), 1);
+        assert_eq!(counts[0].1, 3);
+        assert_eq!(counts[0].0.minute, 60);
+        let state = r.limit_state("key_1").map(|s| (s.observed_at, s.rate));
+        assert_eq!(state, Some((61, Some(window(8).into()))));
+        assert!(r.take_counts().is_empty());
     }
 }
