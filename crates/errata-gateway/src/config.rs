@@ -35,12 +35,14 @@ pub enum EnvironmentRule {
 }
 
 /// Rate, quota and concurrency limits. Any field left out means "no limit" of that kind.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Requests allowed per `per_seconds` (sustained rate).
+    #[schema(minimum = 1)]
     pub rate: Option<u32>,
     #[serde(default = "default_window")]
+    #[schema(minimum = 1, default = 60)]
     pub per_seconds: u32,
     /// Extra requests allowed at once above the steady rate.
     #[serde(default)]
@@ -48,6 +50,7 @@ pub struct Limits {
     /// Requests per calendar month (UTC).
     pub monthly_quota: Option<u64>,
     /// Requests in flight at once.
+    #[schema(minimum = 1)]
     pub concurrency: Option<u32>,
 }
 
@@ -104,6 +107,8 @@ pub struct Route {
     pub content_types: Option<Vec<String>>,
     /// Whether `POST` and `PATCH` honour the idempotency key (see `crate::idempotency`).
     pub idempotency: bool,
+    /// Add `meta.remaining_requests` (and limit and reset) to JSON object bodies of successes.
+    pub success_meta: bool,
 }
 
 impl Route {
@@ -182,6 +187,8 @@ pub struct Config {
     pub content_types: Vec<String>,
     pub routes: Vec<Route>,
     pub idempotency: crate::idempotency::Settings,
+    pub request_log: crate::reqlog::RequestLogConfig,
+    pub portal: crate::reqlog::config::PortalConfig,
 }
 
 #[derive(Deserialize)]
@@ -218,6 +225,9 @@ struct RawConfig {
     routes: Vec<Spanned<RawRoute>>,
     #[serde(default)]
     idempotency: crate::idempotency::RawSettings,
+    request_log: crate::reqlog::RequestLogConfig,
+    #[serde(default)]
+    portal: crate::reqlog::config::PortalConfig,
 }
 
 #[derive(Deserialize, Default)]
@@ -320,6 +330,7 @@ struct RawRoute {
     content_types: Option<Vec<String>>,
     #[serde(default)]
     idempotency: bool,
+    success_meta: bool,
 }
 
 fn yes() -> bool {
@@ -787,6 +798,7 @@ impl Config {
                 max_body_bytes: rr.max_body_bytes,
                 content_types: rr.content_types.clone(),
                 idempotency: rr.idempotency,
+                success_meta: rr.success_meta,
             });
         }
         if routes.is_empty() {
@@ -802,10 +814,18 @@ impl Config {
                 max_body_bytes: None,
                 content_types: None,
                 idempotency: false,
+                success_meta: false,
             });
         }
         // Longest prefix first.
         routes.sort_by_key(|r| std::cmp::Reverse(r.path.len()));
+
+        for p in raw.request_log.problems() {
+            err((0, 0), p, "see docs/gateway-config.md, [request_log]");
+        }
+        for p in raw.portal.problems() {
+            err((0, 0), p, "see docs/gateway-config.md, [portal]");
+        }
 
         if !diags.is_empty() {
             let mut d = Diagnostics(diags);
@@ -854,6 +874,8 @@ impl Config {
             content_types: raw.limits.content_types.unwrap_or_default(),
             routes,
             idempotency,
+            request_log: raw.request_log,
+            portal: raw.portal,
         })
     }
 

@@ -1,6 +1,7 @@
 //! The request path, stage by stage: route → authenticate → authorize → limit → body checks →
-//! idempotency → forward → respond, then log. Each stage is a module of [`crate::stage`] and fails only with a
-//! condition the catalog renders; [`handle`] turns that into the answer.
+//! idempotency → forward → respond (with `success_meta` on routes that ask), then log (access
+//! line, metrics, request log and usage). Each stage is a module of [`crate::stage`] and fails
+//! only with a condition the catalog renders; [`handle`] turns that into the answer.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -18,9 +19,10 @@ use crate::client_ip::client_ip;
 use crate::config::Config;
 use crate::gate::Refusals;
 use crate::idempotency::{Idempotency, MemoryRecords};
-use crate::limits::{Clock, Counters};
+use crate::limits::{Clock, Counters, Window};
 use crate::metrics::Metrics;
 use crate::reply::Body;
+use crate::reqlog::Recorder;
 use crate::respond::raw_error;
 use crate::stage::idempotency::{self, Begin};
 use crate::stage::route::Routed;
@@ -48,13 +50,16 @@ pub fn gate_refusal(gw: &Gateway, err: Option<ApiError>) -> Response<Body> {
         route: gw.metrics.unmatched(),
         key_id: None,
         tenant: None,
+        upstream_status: None,
         upstream_request_id: None,
         idempotency: "",
+        windows: (None, None),
+        started_ms: gw.clock.now_ms(),
     };
     let mut res = respond::refusal(gw, err, &trace);
     res.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    log::finish(gw, &trace, res, started)
+    log::finish(gw, 0, trace, res, started)
 }
 
 /// The request path: a request in, its answer out. Never fails: a refusal is an answer.
@@ -70,7 +75,7 @@ pub async fn handle(
         Ok(res) => res,
         Err(err) => respond::refusal(gw, err, &trace),
     };
-    log::finish(gw, &trace, res, started)
+    log::finish(gw, worker, trace, res, started)
 }
 
 async fn path(
@@ -97,7 +102,7 @@ async fn path(
         trace.tenant = Some(c.record.tenant.clone());
         authorize::authorize(cfg, route, &c.record, ip)?;
         gw.touch(worker, &c.record.id, now_ms);
-        admitted = limit::limit(gw, route, &c.record, now_ms).await?;
+        admitted = limit::limit(gw, route, &c.record, now_ms, &mut trace.windows).await?;
     }
     let max_body = body::check(cfg, route, req.headers())?;
     // Most requests go straight through; a claimed idempotency key runs detached and recorded.
@@ -108,15 +113,16 @@ async fn path(
         Begin::Run(req, None) => {
             let id = &trace.request_id;
             let res = forward::forward(gw, worker, req, caller.as_ref(), ip, max_body, id).await?;
-            return respond::respond(gw, res, admitted, trace).await;
+            return respond::respond(gw, route.success_meta, res, admitted, trace).await;
         }
         Begin::Run(req, Some(claim)) => (req, claim),
     };
+    let success_meta = route.success_meta;
     idempotency::run(gw, claim, trace, move |gw, mut trace| async move {
         let id = &trace.request_id;
         let res = match forward::forward(&gw, worker, req, caller.as_ref(), ip, max_body, id).await
         {
-            Ok(res) => respond::respond(&gw, res, admitted, &mut trace).await,
+            Ok(res) => respond::respond(&gw, success_meta, res, admitted, &mut trace).await,
             Err(e) => Err(e),
         };
         (res, trace)
@@ -135,10 +141,17 @@ pub struct Trace {
     pub route: usize,
     pub key_id: Option<String>,
     pub tenant: Option<String>,
-    /// The id an upstream's error envelope carried, when it was not the gateway's.
+    /// The upstream's status, when the request reached it.
+    pub upstream_status: Option<u16>,
+    /// The upstream's own request id: its request-id header, or the id its error envelope
+    /// carried when that was not the gateway's.
     pub upstream_request_id: Option<String>,
     /// The idempotency decision for the access log (empty: none was made).
     pub idempotency: &'static str,
+    /// The key's rate and quota windows after this request, when limited (for usage).
+    pub windows: (Option<Window>, Option<Window>),
+    /// When the request arrived, Unix milliseconds (for the request log).
+    pub started_ms: u64,
 }
 
 impl Trace {
@@ -152,8 +165,11 @@ impl Trace {
             route: gw.metrics.unmatched(),
             key_id: None,
             tenant: None,
+            upstream_status: None,
             upstream_request_id: None,
             idempotency: "",
+            windows: (None, None),
+            started_ms: gw.clock.now_ms(),
         }
     }
 }
@@ -181,6 +197,8 @@ pub struct Gateway {
     pub metrics: Metrics,
     /// Idempotency records and settings, used on `idempotency = true` routes only.
     pub idempotency: Idempotency,
+    /// The request log and usage counts, fed by the log stage.
+    pub recorder: Arc<Recorder>,
     /// The catalog's request-id header.
     pub request_id_header: HeaderName,
     /// One upstream client (and connection pool) per worker, made on the worker's runtime.
@@ -240,6 +258,7 @@ impl Gateway {
         );
         Ok(Arc::new(Gateway {
             idempotency,
+            recorder: Arc::new(Recorder::new(config.request_log.clone(), workers)),
             cache: Arc::new(KeyCache::from_config(&config)),
             config: Arc::new(config),
             catalog: Arc::new(catalog),

@@ -124,13 +124,7 @@ pub async fn start_on(
         }));
     }
 
-    let admin_state = Arc::new(Admin {
-        config: Arc::clone(&gateway.config),
-        catalog: Arc::clone(&gateway.catalog),
-        store: Arc::clone(&store),
-        cache: Arc::clone(&gateway.cache),
-        token: admin_token.clone(),
-    });
+    let admin_state = Arc::new(Admin::new(&gateway, admin_token.clone()));
     let admin_app = admin::router(admin_state);
     let mut stop = rx.clone();
     if let Some(files) = &gateway.config.admin_tls {
@@ -228,6 +222,14 @@ pub async fn start_on(
             }
         }
     }));
+
+    // The request log and usage, written in batches off the request path.
+    tasks.push(tokio::spawn(crate::reqlog::flush::run(
+        Arc::clone(&gateway.recorder),
+        Arc::clone(&store),
+        Arc::clone(&gateway.clock),
+        rx.clone(),
+    )));
 
     Ok(Running {
         addr,

@@ -97,6 +97,37 @@ impl KeyStore for Counted {
     async fn change_marker(&self) -> Result<i64, StoreError> {
         self.inner.change_marker().await
     }
+    async fn update(&self, key: &KeyRecord) -> Result<bool, StoreError> {
+        self.inner.update(key).await
+    }
+    async fn write_log(
+        &self,
+        records: &[errata_gateway::reqlog::Record],
+        counts: &[(errata_gateway::reqlog::UsageKey, u64)],
+    ) -> Result<(), StoreError> {
+        self.inner.write_log(records, counts).await
+    }
+    async fn request(
+        &self,
+        id: &str,
+    ) -> Result<Option<errata_gateway::reqlog::Record>, StoreError> {
+        self.inner.request(id).await
+    }
+    async fn requests(
+        &self,
+        q: &errata_gateway::store::RequestQuery,
+    ) -> Result<Vec<errata_gateway::reqlog::Record>, StoreError> {
+        self.inner.requests(q).await
+    }
+    async fn usage(
+        &self,
+        q: &errata_gateway::store::UsageQuery,
+    ) -> Result<Vec<errata_gateway::store::UsageRow>, StoreError> {
+        self.inner.usage(q).await
+    }
+    async fn prune_log(&self, r: &errata_gateway::store::Retention) -> Result<u64, StoreError> {
+        self.inner.prune_log(r).await
+    }
 }
 
 const STORE_TIMEOUT: Duration = Duration::from_secs(30);

@@ -28,6 +28,9 @@ enum Command {
     /// Manage API keys in the configured store.
     #[command(subcommand)]
     Keys(crate::gateway_cli::KeysCommand),
+    /// Look up answered requests in the configured store's request log.
+    #[command(subcommand)]
+    Requests(crate::gateway_cli::RequestsCommand),
     /// Generate a Python or TypeScript SDK whose error classes and retries come from a catalog.
     #[command(subcommand)]
     Sdk(crate::sdk_cli::SdkCommand),
@@ -113,6 +116,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Render(args) => render(args),
         Command::Serve(args) => crate::gateway_cli::serve(args),
         Command::Keys(cmd) => crate::gateway_cli::keys(cmd),
+        Command::Requests(cmd) => crate::gateway_cli::requests(cmd),
         Command::Sdk(cmd) => crate::sdk_cli::run(cmd, load_or_builtin),
         Command::Docs(args) => {
             let catalog = load_or_builtin(args.catalog.as_deref())?;

@@ -20,12 +20,14 @@ pub struct Admitted {
     pub quota: Option<Window>,
 }
 
-/// Checks and counts the request against the key's limits on the route.
+/// Checks and counts the request against the key's limits on the route. `seen` gets the
+/// windows after this request, admitted or not (for the usage counts' limit state).
 pub async fn limit(
     gw: &Gateway,
     route: &Route,
     rec: &KeyRecord,
     now_ms: u64,
+    seen: &mut (Option<Window>, Option<Window>),
 ) -> Result<Admitted, ApiError> {
     let cfg = &gw.config;
     let limits = cfg.limits_for(&rec.plan, route, rec.limits.as_ref());
@@ -43,6 +45,7 @@ pub async fn limit(
             quota,
         }) => {
             gw.metrics.limiter("allowed");
+            *seen = (rate, quota);
             Ok(Admitted {
                 lease: Some(lease),
                 rate,
@@ -60,6 +63,7 @@ pub async fn limit(
             quota,
         }) => {
             gw.metrics.limiter(condition.name());
+            *seen = (rate, quota);
             let mut err = ApiError::condition(condition)
                 .arg("retry_after", retry_after)
                 .arg("limit", limit)

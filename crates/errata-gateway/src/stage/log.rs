@@ -1,4 +1,5 @@
-//! Log: the request id on every answer, the request's metrics and its access-log line.
+//! Log: the request id on every answer, the request's metrics, its access-log line, and its
+//! record for the request log and usage counts.
 
 use std::time::Instant;
 
@@ -7,12 +8,14 @@ use http::header::HeaderValue;
 
 use crate::gateway::{Gateway, Trace};
 use crate::reply::Body;
+use crate::reqlog::Record;
 use crate::respond::RenderedCode;
 
-/// Stamps the request id on the answer, counts it and logs it.
+/// Stamps the request id on the answer, counts it, logs it and records it.
 pub fn finish(
     gw: &Gateway,
-    trace: &Trace,
+    worker: usize,
+    trace: Trace,
     mut res: Response<Body>,
     started: Instant,
 ) -> Response<Body> {
@@ -23,12 +26,13 @@ pub fn finish(
     let code = res.extensions().get::<RenderedCode>().map(|c| c.0.as_str());
     let latency = started.elapsed();
     gw.metrics.request(trace.route, status, code, latency);
+    let route = gw.route_name(trace.route);
     tracing::info!(
         target: "errata::access",
         request_id = %trace.request_id,
         method = %trace.method,
         path = %trace.path,
-        route = gw.route_name(trace.route),
+        route,
         key_id = trace.key_id.as_deref().unwrap_or(""),
         tenant = trace.tenant.as_deref().unwrap_or(""),
         status,
@@ -37,5 +41,23 @@ pub fn finish(
         idempotency = trace.idempotency,
         latency_ms = latency.as_secs_f64() * 1000.0,
     );
+    if gw.recorder.enabled() {
+        // The trace's strings move into the record; only the route name and code are copied.
+        let record = Record {
+            request_id: trace.request_id,
+            time_ms: i64::try_from(trace.started_ms).unwrap_or(i64::MAX),
+            method: trace.method.as_str().to_owned(),
+            path: trace.path,
+            route: route.to_owned(),
+            key_id: trace.key_id,
+            tenant: trace.tenant,
+            status,
+            code: code.map(str::to_owned),
+            latency_us: i64::try_from(latency.as_micros()).unwrap_or(i64::MAX),
+            upstream_status: trace.upstream_status,
+            upstream_request_id: trace.upstream_request_id,
+        };
+        gw.recorder.record(worker, record, trace.windows);
+    }
     res
 }

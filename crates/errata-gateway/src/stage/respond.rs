@@ -2,6 +2,7 @@
 //! headers come, a success streams through while the concurrency lease is held, and an error
 //! is passed on in the envelope with the gateway's request id (the upstream's own id, if it
 //! differs, is kept for the access log), or normalized into the catalog's code for its status.
+//! On a route with `success_meta = true`, a JSON success gets the key's remaining requests.
 
 use bytes::Bytes;
 use errata_core::{ApiError, Format};
@@ -16,6 +17,7 @@ use crate::proxy;
 use crate::reply::Body;
 use crate::respond::{RenderedCode, error_response};
 use crate::stage::limit::{Admitted, limit_headers};
+use crate::success_meta;
 
 /// The largest upstream error body read to decide whether it is already in the envelope.
 const MAX_ERROR_BODY: usize = 256 * 1024;
@@ -23,17 +25,29 @@ const MAX_ERROR_BODY: usize = 256 * 1024;
 /// The client's answer from the upstream's.
 pub async fn respond(
     gw: &Gateway,
+    success_meta: bool,
     res: Response<UpstreamBody>,
     admitted: Admitted,
     trace: &mut Trace,
 ) -> Result<Response<Body>, ApiError> {
     let (mut parts, body) = res.into_parts();
+    trace.upstream_status = Some(parts.status.as_u16());
+    if let Some(v) = parts.headers.get(&gw.request_id_header)
+        && let Ok(v) = v.to_str()
+        && v != trace.request_id
+    {
+        trace.upstream_request_id = Some(v.to_owned());
+    }
     proxy::strip_hop_by_hop(&mut parts.headers);
     for (n, v) in limit_headers(admitted.rate, admitted.quota) {
         parts.headers.insert(n, v);
     }
     if parts.status.as_u16() >= 400 {
         return Ok(upstream_error(gw, parts, body, trace).await);
+    }
+    if success_meta {
+        let windows = (admitted.rate, admitted.quota);
+        return Ok(success_meta::add(parts, body, admitted.lease, windows).await);
     }
     Ok(Response::from_parts(
         parts,
@@ -84,7 +98,9 @@ async fn upstream_error(
         {
             out = Bytes::from(b);
         }
-        trace.upstream_request_id = parsed.request_id;
+        if parsed.request_id.is_some() {
+            trace.upstream_request_id = parsed.request_id;
+        }
         parts.headers.remove(header::CONTENT_LENGTH);
         let mut res = Response::from_parts(parts, Body::full(out));
         res.extensions_mut().insert(RenderedCode(code));

@@ -3,6 +3,7 @@
 //! The embedded default is SQLite (a file, WAL mode, migrations applied at start); PostgreSQL
 //! serves several gateway instances. Both pass one shared test suite.
 
+pub mod log;
 mod postgres;
 mod row;
 mod sqlite;
@@ -16,11 +17,13 @@ use serde::{Deserialize, Serialize};
 use crate::config::Limits;
 use crate::keys::Environment;
 
+pub use log::{RequestQuery, Retention, StatusFilter, Step, UsageQuery, UsageRow};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// One stored key. Never holds the plaintext.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ApiKey)]
 pub struct KeyRecord {
     pub id: String,
     #[serde(skip_serializing)]
@@ -32,6 +35,8 @@ pub struct KeyRecord {
     pub environment: Environment,
     pub scopes: Vec<String>,
     pub plan: String,
+    /// IP networks in CIDR form the key may be used from; empty: any.
+    #[schema(value_type = Vec<String>)]
     pub ip_allowlist: Vec<IpNet>,
     /// Per-key limit overrides.
     pub limits: Option<Limits>,
@@ -45,8 +50,9 @@ pub struct KeyRecord {
 }
 
 /// What a new key is made of; the store adds the id and timestamps.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewApiKey)]
 pub struct NewKey {
     pub tenant: String,
     pub name: String,
@@ -54,11 +60,64 @@ pub struct NewKey {
     pub environment: Environment,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// A configured plan; default: the default plan.
     pub plan: Option<String>,
+    /// IP networks in CIDR form; empty: any.
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub ip_allowlist: Vec<IpNet>,
     pub limits: Option<Limits>,
+    /// Unix seconds; a past time makes a key that is already expired.
+    #[schema(minimum = 0, maximum = 253402300799_i64)]
     pub expires_at: Option<i64>,
+}
+
+/// A key as the admin API shows it: the record and its derived status.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ApiKeyView)]
+pub struct KeyView {
+    #[serde(flatten)]
+    pub key: KeyRecord,
+    pub status: KeyStatus,
+}
+
+/// Whether a key works today.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    Active,
+    Revoked,
+    Expired,
+}
+
+impl KeyStatus {
+    pub fn of(k: &KeyRecord, now: i64) -> KeyStatus {
+        if k.revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else if k.expires_at.is_some_and(|e| e <= now) {
+            KeyStatus::Expired
+        } else {
+            KeyStatus::Active
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyStatus> {
+        match s {
+            "active" => Some(KeyStatus::Active),
+            "revoked" => Some(KeyStatus::Revoked),
+            "expired" => Some(KeyStatus::Expired),
+            _ => None,
+        }
+    }
+}
+
+impl KeyView {
+    pub fn new(key: KeyRecord, now: i64) -> KeyView {
+        KeyView {
+            status: KeyStatus::of(&key, now),
+            key,
+        }
+    }
 }
 
 fn live() -> Environment {
@@ -106,6 +165,26 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn touch(&self, used: &[(String, i64)]) -> Result<(), StoreError>;
     /// A value that changes whenever any process changed the keys (for cache invalidation).
     async fn change_marker(&self) -> Result<i64, StoreError>;
+
+    /// Writes a key's editable fields (name, scopes, plan, IP allowlist, limits, expiry) as
+    /// `key` has them; false when there is no such key.
+    async fn update(&self, key: &KeyRecord) -> Result<bool, StoreError>;
+
+    /// Appends request records and adds usage counts (to their minute, hour and day), in one
+    /// transaction.
+    async fn write_log(
+        &self,
+        records: &[crate::reqlog::Record],
+        counts: &[(crate::reqlog::UsageKey, u64)],
+    ) -> Result<(), StoreError>;
+    /// The newest record with this request id.
+    async fn request(&self, id: &str) -> Result<Option<crate::reqlog::Record>, StoreError>;
+    /// Records matching `q`, newest first.
+    async fn requests(&self, q: &RequestQuery) -> Result<Vec<crate::reqlog::Record>, StoreError>;
+    /// Usage counts per bucket, status and code.
+    async fn usage(&self, q: &UsageQuery) -> Result<Vec<UsageRow>, StoreError>;
+    /// Deletes what retention says is too old or too many; returns records deleted.
+    async fn prune_log(&self, r: &Retention) -> Result<u64, StoreError>;
 
     /// Pushes a message on every change of a key made anywhere, where the store can (PostgreSQL
     /// `LISTEN/NOTIFY`); `None` where only polling [`KeyStore::change_marker`] tells.

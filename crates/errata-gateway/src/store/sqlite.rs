@@ -59,6 +59,10 @@ impl SqliteStore {
 
 const INSERT: &str = "INSERT INTO api_keys (id, key_hash, hint, tenant, name, environment, scopes, plan, ip_allowlist, limits, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
+mod ops {
+    crate::store::log::log_ops!(sqlx::Sqlite, sqlx::SqlitePool);
+}
+
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn insert(
@@ -160,6 +164,37 @@ impl KeyStore for SqliteStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn update(&self, key: &KeyRecord) -> Result<bool, StoreError> {
+        ops::update_key(&self.pool, key).await
+    }
+
+    async fn write_log(
+        &self,
+        records: &[crate::reqlog::Record],
+        counts: &[(crate::reqlog::UsageKey, u64)],
+    ) -> Result<(), StoreError> {
+        ops::write(&self.pool, records, counts).await
+    }
+
+    async fn request(&self, id: &str) -> Result<Option<crate::reqlog::Record>, StoreError> {
+        ops::get(&self.pool, id).await
+    }
+
+    async fn requests(
+        &self,
+        q: &super::RequestQuery,
+    ) -> Result<Vec<crate::reqlog::Record>, StoreError> {
+        ops::list(&self.pool, q).await
+    }
+
+    async fn usage(&self, q: &super::UsageQuery) -> Result<Vec<super::UsageRow>, StoreError> {
+        ops::usage(&self.pool, q).await
+    }
+
+    async fn prune_log(&self, r: &super::Retention) -> Result<u64, StoreError> {
+        ops::prune(&self.pool, r).await
     }
 
     async fn change_marker(&self) -> Result<i64, StoreError> {

@@ -77,6 +77,9 @@ pub async fn upstream(gate: Arc<Semaphore>) -> String {
                 "released"
             }
         }))
+        .route("/big.json", get(|| async {
+            axum::Json(json!({"data": "x".repeat(300 * 1024)}))
+        }))
         .route("/stream", get(|| async {
             let chunks = futures_util::stream::iter((0..5).map(|i| Ok::<_, std::io::Error>(format!("chunk{i};"))));
             Body::from_stream(chunks)

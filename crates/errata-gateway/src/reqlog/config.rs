@@ -1,0 +1,106 @@
+//! The `[request_log]` and `[portal]` config sections.
+
+use serde::Deserialize;
+
+/// `[request_log]`: what is kept of answered requests, and for how long.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RequestLogConfig {
+    /// Record requests and usage at all.
+    pub enabled: bool,
+    /// Days a record (and per-minute usage) is kept.
+    pub retention_days: u32,
+    /// The most records kept; the oldest go first.
+    pub max_rows: u64,
+    /// The share of successful requests recorded, 0.0 to 1.0; errors are always recorded and
+    /// usage always counts every request.
+    pub success_sample: f64,
+    /// How often records and usage are written.
+    pub flush_interval_ms: u64,
+    /// The most records written in one statement.
+    pub batch_rows: usize,
+    /// Records waiting to be written; beyond this they are dropped and counted.
+    pub queue: usize,
+}
+
+impl Default for RequestLogConfig {
+    fn default() -> Self {
+        RequestLogConfig {
+            enabled: true,
+            retention_days: 7,
+            max_rows: 1_000_000,
+            success_sample: 1.0,
+            flush_interval_ms: 1000,
+            batch_rows: 500,
+            queue: 65_536,
+        }
+    }
+}
+
+impl RequestLogConfig {
+    /// What is wrong with the values, if anything.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !(0.0..=1.0).contains(&self.success_sample) {
+            p.push("`request_log.success_sample` must be between 0.0 and 1.0".to_owned());
+        }
+        if self.retention_days == 0 {
+            p.push("`request_log.retention_days` must be at least 1".to_owned());
+        }
+        if self.flush_interval_ms == 0 || self.batch_rows == 0 || self.queue == 0 {
+            p.push(
+                "`request_log.flush_interval_ms`, `batch_rows` and `queue` must be at least 1"
+                    .to_owned(),
+            );
+        }
+        p
+    }
+}
+
+/// `[portal]`: signed, expiring tenant sessions.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalConfig {
+    /// The signing secret (at least 32 characters). Unset: a random one per start, so portal
+    /// links die with the process; several instances must share a configured one.
+    pub secret: Option<String>,
+    /// An environment variable holding the secret instead.
+    pub secret_env: Option<String>,
+    /// The console's public base URL for portal links, e.g. `https://console.example.com`;
+    /// default the admin listener's address.
+    pub public_url: Option<String>,
+}
+
+impl PortalConfig {
+    /// The configured secret, from the file or the environment.
+    pub fn resolved_secret(&self) -> Option<String> {
+        self.secret.clone().or_else(|| {
+            self.secret_env
+                .as_deref()
+                .and_then(|v| std::env::var(v).ok())
+        })
+    }
+
+    /// What is wrong with the values, if anything.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if let Some(v) = &self.secret_env
+            && std::env::var(v).is_err()
+        {
+            p.push(format!(
+                "`portal.secret_env` names `{v}`, which is not set in the environment"
+            ));
+        }
+        if self.resolved_secret().is_some_and(|s| s.len() < 32) {
+            p.push("the portal secret must be at least 32 characters".to_owned());
+        }
+        if let Some(u) = &self.public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            p.push(format!(
+                "`portal.public_url` `{u}` is not an http(s):// URL"
+            ));
+        }
+        p
+    }
+}
