@@ -225,6 +225,7 @@ struct RawConfig {
     routes: Vec<Spanned<RawRoute>>,
     #[serde(default)]
     idempotency: crate::idempotency::RawSettings,
+    #[serde(default)]
     request_log: crate::reqlog::RequestLogConfig,
     #[serde(default)]
     portal: crate::reqlog::config::PortalConfig,
