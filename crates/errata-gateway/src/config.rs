@@ -331,6 +331,7 @@ struct RawRoute {
     content_types: Option<Vec<String>>,
     #[serde(default)]
     idempotency: bool,
+    #[serde(default)]
     success_meta: bool,
 }
 
