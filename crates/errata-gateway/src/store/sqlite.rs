@@ -4,8 +4,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::Connection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
 use super::row::{KeyRow, NewRow, bind_row};
@@ -21,29 +23,30 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 impl SqliteStore {
     /// Opens (creating if needed) the database and applies migrations.
+    ///
+    /// Switching a file into WAL takes a lock that SQLite's busy timeout cannot wait on, so two
+    /// connections opening a new file at once could fail with "database is locked". The switch
+    /// and the migrations therefore happen on one connection (retried while another process
+    /// holds the file), and only then does the pool open; WAL is a property of the file, so the
+    /// pool's connections find it set.
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         let memory = url.contains(":memory:");
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
-            .journal_mode(if memory {
-                SqliteJournalMode::Memory
-            } else {
-                SqliteJournalMode::Wal
-            })
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
+        if memory {
             // An in-memory database exists once per connection: keep exactly one.
-            .max_connections(if memory { 1 } else { 4 })
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(opts)
-            .await?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError(format!("migrations: {e}")))?;
+            let pool = pool_options(1)
+                .connect_with(opts.journal_mode(SqliteJournalMode::Memory))
+                .await?;
+            migrate(&pool).await?;
+            return Ok(SqliteStore { pool });
+        }
+        let mut first = connect_wal(&opts).await?;
+        migrate(&mut first).await?;
+        first.close().await?;
+        let pool = pool_options(4).connect_with(opts).await?;
         Ok(SqliteStore { pool })
     }
 
@@ -55,6 +58,48 @@ impl SqliteStore {
             .map(KeyRecord::try_from)
             .transpose()
     }
+}
+
+fn pool_options(max: u32) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(max)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+}
+
+/// One connection with the file in WAL mode, waiting out (up to ten seconds) another process
+/// that holds the lock the switch needs.
+async fn connect_wal(opts: &SqliteConnectOptions) -> Result<SqliteConnection, StoreError> {
+    let opts = opts.clone().journal_mode(SqliteJournalMode::Wal);
+    let mut attempt = 0;
+    loop {
+        match SqliteConnection::connect_with(&opts).await {
+            Ok(conn) => return Ok(conn),
+            Err(e) if attempt < 100 && is_busy(&e) => attempt += 1,
+            Err(e) => return Err(e.into()),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn is_busy(e: &sqlx::Error) -> bool {
+    // SQLITE_BUSY (5) and its extended codes (BUSY_RECOVERY, BUSY_SNAPSHOT, ...).
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| c & 0xff == 5)
+}
+
+async fn migrate<'a, A>(conn: A) -> Result<(), StoreError>
+where
+    A: sqlx::Acquire<'a, Database = sqlx::Sqlite>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+{
+    MIGRATOR
+        .run(conn)
+        .await
+        .map_err(|e| StoreError(format!("migrations: {e}")))
 }
 
 const INSERT: &str = "INSERT INTO api_keys (id, key_hash, hint, tenant, name, environment, scopes, plan, ip_allowlist, limits, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
