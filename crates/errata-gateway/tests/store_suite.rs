@@ -173,6 +173,33 @@ async fn sqlite_store() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Several processes (the gateway, `errata keys create`, ...) opening a file that does not exist
+/// yet all get the store, with the schema made once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn openers_racing_on_a_new_sqlite_file_all_get_the_store() {
+    let dir = std::env::temp_dir().join(format!("errata-store-race-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for round in 0..10 {
+        let url = format!(
+            "sqlite://{}",
+            dir.join(format!("keys-{round}.db")).display()
+        );
+        let mut opens = tokio::task::JoinSet::new();
+        for _ in 0..6 {
+            let url = url.clone();
+            opens.spawn(async move { store::open(&url).await.map(|_| ()) });
+        }
+        while let Some(r) = opens.join_next().await {
+            if let Err(e) = r.unwrap() {
+                panic!("round {round}: {e}");
+            }
+        }
+        let s = store::open(&url).await.unwrap();
+        assert!(s.list(None).await.unwrap().is_empty());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[tokio::test]
 async fn postgres_store() {
     let Some(db) = services::postgres().await else {

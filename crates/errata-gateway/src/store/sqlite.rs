@@ -28,7 +28,7 @@ impl SqliteStore {
     /// connections opening a new file at once could fail with "database is locked". The switch
     /// and the migrations therefore happen on one connection (retried while another process
     /// holds the file), and only then does the pool open; WAL is a property of the file, so the
-    /// pool's connections find it set.
+    /// pool's connections find it set. Migrations racing with another process's are retried.
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         let memory = url.contains(":memory:");
         let opts = SqliteConnectOptions::from_str(url)?
@@ -40,11 +40,14 @@ impl SqliteStore {
             let pool = pool_options(1)
                 .connect_with(opts.journal_mode(SqliteJournalMode::Memory))
                 .await?;
-            migrate(&pool).await?;
+            MIGRATOR
+                .run_direct(&mut *pool.acquire().await?)
+                .await
+                .map_err(migration_failed)?;
             return Ok(SqliteStore { pool });
         }
         let mut first = connect_wal(&opts).await?;
-        migrate(&mut first).await?;
+        migrate_racing(&mut first).await?;
         first.close().await?;
         let pool = pool_options(4).connect_with(opts).await?;
         Ok(SqliteStore { pool })
@@ -91,15 +94,24 @@ fn is_busy(e: &sqlx::Error) -> bool {
         .is_some_and(|c| c & 0xff == 5)
 }
 
-async fn migrate<'a, A>(conn: A) -> Result<(), StoreError>
-where
-    A: sqlx::Acquire<'a, Database = sqlx::Sqlite>,
-    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
-{
-    MIGRATOR
-        .run(conn)
-        .await
-        .map_err(|e| StoreError(format!("migrations: {e}")))
+/// Runs the migrations on a file that other processes may be migrating at the same moment.
+/// SQLite has no lock that spans sqlx's migrations, but each one commits or rolls back whole:
+/// when another opener applied a migration first, ours fails, and running them again finds it
+/// applied. A migration that fails for any other reason fails every time, and that is returned.
+async fn migrate_racing(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    let mut attempt = 0;
+    loop {
+        match MIGRATOR.run_direct(&mut *conn).await {
+            Ok(()) => return Ok(()),
+            Err(_) if attempt < 20 => attempt += 1,
+            Err(e) => return Err(migration_failed(e)),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn migration_failed(e: sqlx::migrate::MigrateError) -> StoreError {
+    StoreError(format!("migrations: {e}"))
 }
 
 const INSERT: &str = "INSERT INTO api_keys (id, key_hash, hint, tenant, name, environment, scopes, plan, ip_allowlist, limits, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
