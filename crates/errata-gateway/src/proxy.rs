@@ -57,6 +57,7 @@ pub fn upstream_headers(
     strip_key_headers: bool,
     request_id: (&str, &str),
     client_ip: IpAddr,
+    proto: &'static str,
 ) {
     strip_hop_by_hop(headers);
     let forged: Vec<HeaderName> = headers
@@ -90,7 +91,7 @@ pub fn upstream_headers(
             set("x-errata-environment", env.as_str());
         }
     }
-    set("x-forwarded-proto", "http");
+    set("x-forwarded-proto", proto);
     if let Some(h) = original_host.as_ref().and_then(|h| h.to_str().ok()) {
         set("x-forwarded-host", h);
     }

@@ -147,6 +147,8 @@ async fn https_with_http2_and_http1_to_a_plain_upstream_answers_alike() {
     let ok = same_on_both(addr, &ca, "/echo", &key).await;
     assert_eq!(ok["body_len"], 0, "{ok}");
     assert_eq!(ok["headers"]["x-forwarded-for"], "127.0.0.1", "{ok}");
+    // The upstream learns the client came in over TLS.
+    assert_eq!(ok["headers"]["x-forwarded-proto"], "https", "{ok}");
     // Refusals: the same envelope on both protocols.
     let refused = same_on_both(addr, &ca, "/echo", "test_live_nope").await;
     assert!(refused["error"]["code"].is_string(), "{refused}");

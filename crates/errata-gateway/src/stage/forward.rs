@@ -37,6 +37,12 @@ pub async fn forward(
         caller.is_some(),
         (&gw.catalog.request_id().header, request_id),
         ip,
+        // The public listener is TLS or plain as a whole.
+        if gw.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
     );
     let Some(upstream) = gw.upstream(worker) else {
         return Err(ApiError::condition(Condition::UpstreamUnreachable));
