@@ -50,9 +50,11 @@ enum State {
 /// An IO that hands hyper only what the head check accepts.
 pub struct Gate<IO> {
     io: IO,
-    /// Bytes read from `io` and not yet handed on: `buf[pos..]`.
+    /// Bytes read from `io` and not yet handed on: `buf[pos..end]`. The buffer past `end` is
+    /// kept (initialized once per connection, not zeroed again for every read).
     buf: Vec<u8>,
     pos: usize,
+    end: usize,
     /// How many bytes at `buf[pos..]` hyper may have.
     ready: usize,
     state: State,
@@ -72,6 +74,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Gate<IO> {
             io,
             buf: Vec::new(),
             pos: 0,
+            end: 0,
             ready: 0,
             state: State::Head { first: true },
             timeout,
@@ -83,7 +86,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Gate<IO> {
     }
 
     fn buffered(&self) -> usize {
-        self.buf.len() - self.pos
+        self.end - self.pos
     }
 
     fn arm(&mut self) {
@@ -101,7 +104,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Gate<IO> {
         self.buf.clear();
         self.buf.extend_from_slice(&self.refusals.marked);
         self.pos = 0;
-        self.ready = self.buf.len();
+        self.end = self.buf.len();
+        self.ready = self.end;
         self.state = State::Refused;
     }
 
@@ -111,8 +115,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Gate<IO> {
             match ready!(self.fill(cx, MAX_HEAD_BYTES)) {
                 Ok(0) | Err(_) => return Poll::Ready(()),
                 Ok(_) => {
-                    self.buf.clear();
                     self.pos = 0;
+                    self.end = 0;
                 }
             }
         }
@@ -120,20 +124,23 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Gate<IO> {
 
     /// Reads more of the connection into the gate's buffer; `Ok(0)` at its end.
     fn fill(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
-        if self.pos > 0 && self.pos == self.buf.len() {
-            self.buf.clear();
+        if self.pos == self.end {
             self.pos = 0;
-        } else if self.pos >= 4096 && self.pos * 2 >= self.buf.len() {
-            self.buf.drain(..self.pos);
+            self.end = 0;
+        } else if self.pos >= 4096 && self.pos * 2 >= self.end {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
             self.pos = 0;
         }
-        let start = self.buf.len();
+        let start = self.end;
         let want = max.saturating_sub(self.buffered()).clamp(1, 16 * 1024);
-        self.buf.resize(start + want, 0);
-        let mut rb = ReadBuf::new(&mut self.buf[start..]);
+        if self.buf.len() < start + want {
+            self.buf.resize(start + want, 0);
+        }
+        let mut rb = ReadBuf::new(&mut self.buf[start..start + want]);
         let res = Pin::new(&mut self.io).poll_read(cx, &mut rb);
         let n = rb.filled().len();
-        self.buf.truncate(start + n);
+        self.end = start + n;
         ready!(res)?;
         Poll::Ready(Ok(n))
     }
@@ -186,7 +193,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Gate<IO> {
                 State::Head { first } => {
                     let first = *first;
                     if this.buffered() > 0 {
-                        match head::check(&this.buf[this.pos..]) {
+                        match head::check(&this.buf[this.pos..this.end]) {
                             Head::Complete { len, framing } => {
                                 this.ready = len;
                                 this.armed = false;

@@ -2,6 +2,10 @@
 
 use serde::Deserialize;
 
+/// Records per INSERT statement: one size, so that the prepared statement is reused, and few
+/// enough values for either database's bind limit.
+pub const STATEMENT_ROWS: usize = 250;
+
 /// `[request_log]`: what is kept of answered requests, and for how long.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -17,7 +21,8 @@ pub struct RequestLogConfig {
     pub success_sample: f64,
     /// How often records and usage are written.
     pub flush_interval_ms: u64,
-    /// The most records written in one statement.
+    /// The most records written in one transaction (in statements of up to
+    /// [`STATEMENT_ROWS`]): a flush with more queued writes several.
     pub batch_rows: usize,
     /// Records waiting to be written; beyond this they are dropped and counted.
     pub queue: usize,
@@ -31,7 +36,7 @@ impl Default for RequestLogConfig {
             max_rows: 1_000_000,
             success_sample: 1.0,
             flush_interval_ms: 1000,
-            batch_rows: 500,
+            batch_rows: 20_000,
             queue: 65_536,
         }
     }

@@ -27,7 +27,7 @@ pub async fn run(
     };
     let cfg = recorder.config().clone();
     let every = Duration::from_millis(cfg.flush_interval_ms);
-    let mut batch = Vec::with_capacity(cfg.batch_rows);
+    let mut batch = Vec::new();
     let mut last_prune_minute = None;
     loop {
         let stopping = tokio::select! {

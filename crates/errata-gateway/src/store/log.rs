@@ -174,6 +174,11 @@ pub(crate) fn usage_rows(counts: &[(UsageKey, u64)]) -> Vec<(Step, i64, &UsageKe
     rows
 }
 
+/// The request id's last byte, the first column of the lookup index (see the migration).
+pub(crate) fn id_tail(request_id: &str) -> i32 {
+    request_id.as_bytes().last().copied().map_or(0, i32::from)
+}
+
 /// The log operations, written once for both databases.
 macro_rules! log_ops {
     ($db:ty, $pool:ty) => {
@@ -182,7 +187,7 @@ macro_rules! log_ops {
         use crate::reqlog::{Record, UsageKey};
         use crate::store::StoreError;
         use crate::store::log::{
-            RecordRow, RequestQuery, Retention, UsageQuery, UsageRow, usage_rows,
+            RecordRow, RequestQuery, Retention, UsageQuery, UsageRow, id_tail, usage_rows,
         };
 
         pub(crate) async fn write(
@@ -191,10 +196,12 @@ macro_rules! log_ops {
             counts: &[(UsageKey, u64)],
         ) -> Result<(), StoreError> {
             let mut tx = pool.begin().await?;
-            if !records.is_empty() {
+            // Fixed-size statements: the same SQL each time, prepared once per connection.
+            for records in records.chunks(crate::reqlog::config::STATEMENT_ROWS) {
                 let mut q = QueryBuilder::<$db>::new(
                     "INSERT INTO request_log (request_id, time_ms, method, path, route, key_id, \
-                     tenant, status, code, latency_us, upstream_status, upstream_request_id) ",
+                     tenant, status, code, latency_us, upstream_status, upstream_request_id, \
+                     id_tail) ",
                 );
                 q.push_values(records, |mut b, r| {
                     b.push_bind(r.request_id.as_str())
@@ -208,7 +215,8 @@ macro_rules! log_ops {
                         .push_bind(r.code.as_deref())
                         .push_bind(r.latency_us)
                         .push_bind(r.upstream_status.map(i64::from))
-                        .push_bind(r.upstream_request_id.as_deref());
+                        .push_bind(r.upstream_request_id.as_deref())
+                        .push_bind(id_tail(&r.request_id));
                 });
                 q.build().execute(&mut *tx).await?;
             }
@@ -239,8 +247,9 @@ macro_rules! log_ops {
         }
 
         pub(crate) async fn get(pool: &$pool, id: &str) -> Result<Option<Record>, StoreError> {
-            let mut q = QueryBuilder::<$db>::new("SELECT * FROM request_log WHERE request_id = ");
-            q.push_bind(id);
+            let mut q = QueryBuilder::<$db>::new("SELECT * FROM request_log WHERE id_tail = ");
+            q.push_bind(id_tail(id));
+            q.push(" AND request_id = ").push_bind(id);
             q.push(" ORDER BY time_ms DESC LIMIT 1");
             Ok(q.build_query_as::<RecordRow>()
                 .fetch_optional(pool)

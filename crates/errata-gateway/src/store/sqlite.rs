@@ -34,7 +34,14 @@ impl SqliteStore {
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // A flush of the request log writes thousands of rows in one transaction: a page
+            // cache that holds them saves spilling pages to the WAL mid-transaction (SQLite's
+            // default is 2 MiB; this is an upper bound, used as needed).
+            .pragma("cache_size", "-16384")
+            // Statement journals (one per multi-row INSERT in a transaction) in memory, not in
+            // a temporary file written page by page.
+            .pragma("temp_store", "memory");
         if memory {
             // An in-memory database exists once per connection: keep exactly one.
             let pool = pool_options(1)
