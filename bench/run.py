@@ -22,6 +22,7 @@ import platform
 import re
 import shutil
 import signal
+import ssl
 import socket
 import statistics
 import subprocess
@@ -150,8 +151,11 @@ def cpu_busy_fraction(seconds: float = 2.0) -> float:
 # Tools and build
 
 
-def ensure_tools() -> None:
-    missing = [pkg for tool, pkg in (("nginx", "nginx"), ("wrk", "wrk"))
+def ensure_tools(tls: bool) -> None:
+    tools = [("nginx", "nginx"), ("wrk", "wrk")]
+    if tls:
+        tools += [("h2load", "nghttp2-client"), ("openssl", "openssl")]
+    missing = [pkg for tool, pkg in tools
                if not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists())]
     if not shutil.which("taskset"):
         log("taskset not found: --pin is unavailable")
@@ -235,6 +239,7 @@ http {{
             return 401 '{{"error":{{"code":"missing_api_key","message":"No API key."}}}}';
         }}
     }}
+{tls_server}
     server {{
         listen 127.0.0.1:{port};
         location / {{
@@ -247,6 +252,25 @@ http {{
         }}
     }}
 }}
+"""
+
+# nginx terminating TLS (HTTP/2 and HTTP/1.1 by ALPN) in front of the same upstream.
+NGINX_TLS_SERVER = """\
+    server {{
+        listen 127.0.0.1:{tls_port} ssl http2;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:bench_tls:10m;
+        location / {{
+            proxy_pass http://bench_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }}
+    }}
 """
 
 ERRATA_CONF = """\
@@ -299,8 +323,13 @@ def create_key(errata: Path, conf: Path, name: str, extra: list[str]) -> str:
 # Checks
 
 
-def get(port: int, path: str, headers: dict[str, str] | None = None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+def get(port: int, path: str, headers: dict[str, str] | None = None,
+        ca: Path | None = None):
+    if ca is None:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    else:
+        ctx = ssl.create_default_context(cafile=str(ca))
+        c = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ctx)
     try:
         c.request("GET", path, headers=headers or {})
         r = c.getresponse()
@@ -311,9 +340,9 @@ def get(port: int, path: str, headers: dict[str, str] | None = None):
 
 def expect(what: str, port: int, headers: dict[str, str] | None, status: int,
            body_has: bytes | None = None, path: str = "/",
-           header: tuple[str, str] | None = None) -> None:
+           header: tuple[str, str] | None = None, ca: Path | None = None) -> None:
     try:
-        got, got_headers, body = get(port, path, headers)
+        got, got_headers, body = get(port, path, headers, ca)
     except OSError as e:
         raise BenchError(f"check failed: {what}: {e}") from e
     if got != status or (body_has is not None and body_has not in body):
@@ -340,6 +369,9 @@ class Target:
     expect_status: int  # 200 = every response 2xx; otherwise every response is non-2xx
     group: int  # the process group whose CPU is charged to this target (the proxy)
     path: str = "/"
+    # "wrk" (HTTP/1.1, keep-alive) or "h2load" (HTTP/2 by ALPN); "https" for the TLS rows.
+    tool: str = "wrk"
+    scheme: str = "http"
     rows: list[dict] = field(default_factory=list)
 
 
@@ -377,12 +409,14 @@ def parse_wrk(out: str) -> dict:
 def run_wrk(t: Target, args, cpus: str | None, *, connections: int | None = None,
             duration: int | None = None, strict: bool = True) -> dict:
     """One wrk run. `strict`: fail on a wrong status (otherwise only count them)."""
+    if t.tool == "h2load":
+        return run_h2load(t, args, cpus)
     c = connections or args.connections
     argv = ["wrk", f"-t{args.wrk_threads}", f"-c{c}", f"-d{duration or args.duration}s",
             "--latency", "--timeout", "10s"]
     for k, v in t.headers.items():
         argv += ["-H", f"{k}: {v}"]
-    argv.append(f"http://127.0.0.1:{t.port}{t.path}")
+    argv.append(f"{t.scheme}://127.0.0.1:{t.port}{t.path}")
     if cpus:
         argv = ["taskset", "-c", cpus, *argv]
     cpu0 = group_cpu_seconds(t.group)
@@ -406,6 +440,77 @@ def run_wrk(t: Target, args, cpus: str | None, *, connections: int | None = None
     if row["socket_errors"]:
         log(f"warning: {t.name}: socket errors during the run: {r.stdout.strip()}")
     return row
+
+
+H2_STREAMS = 5  # concurrent streams per HTTP/2 connection: connections / 5 of them, 5 each
+
+
+def parse_h2load(out: str) -> dict:
+    def num(pattern: str) -> str:
+        m = re.search(pattern, out, re.M)
+        if not m:
+            raise BenchError(f"unexpected h2load output (no {pattern!r}):\n{out}")
+        return m.group(1)
+
+    done = int(num(r"^requests: \d+ total, \d+ started, (\d+) done"))
+    failed = sum(int(num(rf"^requests: .* (\d+) {w}")) for w in ("failed", "errored", "timeout"))
+    codes = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out, re.M)
+    if not codes:
+        raise BenchError(f"unexpected h2load output (no status codes):\n{out}")
+    m = re.search(r"^time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+"
+                  r"([\d.]+)(us|ms|s)", out, re.M)
+    mean = float(m.group(5)) * UNIT[m.group(6)] if m else float("nan")
+    return {
+        "rps": float(num(r"^finished in [\d.]+m?s, ([\d.]+) req/s")),
+        # h2load reports the mean, not percentiles: p50 holds the mean, p99 is unknown.
+        "p50_ms": mean,
+        "p99_ms": float("nan"),
+        "requests": done,
+        "non2xx": int(codes.group(2)) + int(codes.group(3)) + int(codes.group(4)),
+        "socket_errors": failed,
+        "socket_detail": f"{failed} failed, errored or timed out",
+    }
+
+
+def run_h2load(t: Target, args, cpus: str | None) -> dict:
+    """One h2load run: HTTP/2 over TLS, args.connections streams in flight in all."""
+    clients = max(1, args.connections // H2_STREAMS)
+    argv = ["h2load", f"-c{clients}", f"-m{H2_STREAMS}", f"-t{args.wrk_threads}",
+            f"-D{args.duration}", "--warm-up-time=0"]
+    for k, v in t.headers.items():
+        argv += ["-H", f"{k.lower()}: {v}"]
+    argv.append(f"https://127.0.0.1:{t.port}{t.path}")
+    if cpus:
+        argv = ["taskset", "-c", cpus, *argv]
+    cpu0 = group_cpu_seconds(t.group)
+    r = subprocess.run(argv, capture_output=True, text=True)
+    cpu1 = group_cpu_seconds(t.group)
+    if r.returncode != 0:
+        raise BenchError(f"h2load failed on {t.name}:\n{r.stdout}{r.stderr}")
+    row = parse_h2load(r.stdout)
+    if "h2" not in r.stdout:
+        raise BenchError(f"{t.name}: h2load did not negotiate HTTP/2:\n{r.stdout}")
+    n = max(1, row["requests"])
+    row["proxy_user_us_per_req"] = (cpu1[0] - cpu0[0]) * 1e6 / n
+    row["proxy_sys_us_per_req"] = (cpu1[1] - cpu0[1]) * 1e6 / n
+    row["proxy_cpu_us_per_req"] = row["proxy_user_us_per_req"] + row["proxy_sys_us_per_req"]
+    if row["non2xx"] or row["socket_errors"]:
+        raise BenchError(f"{t.name}: {row['non2xx']} non-2xx and {row['socket_errors']} failed "
+                         f"of {row['requests']} requests:\n{r.stdout}")
+    return row
+
+
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A P-256 certificate for 127.0.0.1 and localhost, the same one for nginx and errata."""
+    cert, key = tmp / "tls-cert.pem", tmp / "tls-key.pem"
+    argv = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out", str(cert),
+            "-days", "2", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
+    r = subprocess.run(argv, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise BenchError(f"openssl could not make the benchmark's certificate:\n{r.stderr}")
+    return cert, key
 
 
 # --------------------------------------------------------------------------------------------
@@ -462,6 +567,10 @@ def med(rows: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in rows)
 
 
+def fmt(v: float, spec: str, suffix: str = "") -> str:
+    return "n/a" if v != v else f"{v:{spec}}{suffix}"
+
+
 def report(targets: list[Target], baseline: str) -> str:
     base = next(t for t in targets if t.name == baseline)
     b_rps, b_p50, b_p99 = med(base.rows, "rps"), med(base.rows, "p50_ms"), med(base.rows, "p99_ms")
@@ -478,8 +587,9 @@ def report(targets: list[Target], baseline: str) -> str:
                f"{med(t.rows, 'proxy_sys_us_per_req'):.1f})")
         rounds = " / ".join(f"{r['rps']:.0f}" for r in t.rows)
         lines.append(
-            f"| {t.name:<34} | {rps:>9.0f} | {p50:>7.3f} | {p99:>7.3f} | "
-            f"{rps / b_rps:>13.2f}x | {p50 / b_p50:>11.2f}x | {p99 / b_p99:>11.2f}x | "
+            f"| {t.name:<34} | {rps:>9.0f} | {fmt(p50, '.3f'):>7} | {fmt(p99, '.3f'):>7} | "
+            f"{rps / b_rps:>13.2f}x | {fmt(p50 / b_p50, '.2f', 'x'):>12} | "
+            f"{fmt(p99 / b_p99, '.2f', 'x'):>12} | "
             f"{cpu:>21} | {cpu_ratio:>11.2f}x | {rounds:<26} |")
     return "\n".join(lines)
 
@@ -509,6 +619,9 @@ def main() -> int:
                          "flow end to end without a release build")
     ap.add_argument("--no-redis", dest="redis", action="store_false",
                     help="skip errata with Redis counters (needs redis-server otherwise)")
+    ap.add_argument("--no-tls", dest="tls", action="store_false",
+                    help="skip the TLS rows: nginx and errata terminating TLS, HTTP/1.1 with "
+                         "wrk and HTTP/2 with h2load (needs h2load and openssl otherwise)")
     ap.add_argument("--max-wait", type=int, default=120,
                     help="seconds to wait for the machine to go quiet before measuring "
                          "(default 120)")
@@ -540,7 +653,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="errata-bench-"))
     started = time.monotonic()
     try:
-        ensure_tools()
+        ensure_tools(args.tls)
         build_secs = build(args.no_build, args.profile)
         tdir = target_dir() / ("release" if args.profile == "release" else "debug")
         if args.profile != "release":
@@ -566,6 +679,13 @@ def main() -> int:
             up_port, ng_port, er_port, er_admin = free_port(), free_port(), free_port(), free_port()
             ng_static = free_port()
             log(f"temp dir {wtmp}")
+            cert = key_pem = None
+            ng_tls = er_tls_port = 0
+            tls_server = ""
+            if args.tls:
+                cert, key_pem = self_signed(wtmp)
+                ng_tls = free_port()
+                tls_server = NGINX_TLS_SERVER.format(tls_port=ng_tls, cert=cert, key=key_pem)
 
             # Upstream.
             up = procs.start("upstream", [str(upstream_bin), f"127.0.0.1:{up_port}", str(w)],
@@ -575,7 +695,8 @@ def main() -> int:
             # nginx.
             conf = wtmp / "nginx.conf"
             conf.write_text(NGINX_CONF.format(workers=w, tmp=wtmp, upstream_port=up_port,
-                                              port=ng_port, static_port=ng_static))
+                                              port=ng_port, static_port=ng_static,
+                                              tls_server=tls_server))
             r = subprocess.run([nginx_bin(), "-t", "-q", "-p", str(wtmp), "-e",
                                 str(wtmp / "nginx-error.log"), "-c", str(conf)],
                                capture_output=True, text=True)
@@ -633,6 +754,18 @@ def main() -> int:
                                        cpus=server_cpus, stderr_path=wtmp / "errata-redis.log")
                 wait_for_port(redis_port, procs, "errata (redis counters)")
 
+            # errata terminating TLS (HTTP/2 and HTTP/1.1 by ALPN), the same certificate.
+            er_tls = None
+            if args.tls:
+                tconf = wtmp / "errata-tls.toml"
+                er_tls_port, tls_admin = free_port(), free_port()
+                tconf.write_text(ERRATA_CONF.format(port=er_tls_port, upstream_port=up_port,
+                                                    tmp=wtmp, admin_port=tls_admin, workers=w)
+                                 + f'\n[tls]\ncert = "{cert}"\nkey = "{key_pem}"\n')
+                er_tls = procs.start("errata (TLS)", [str(errata), "serve", "--config", str(tconf)],
+                                     env=env, cpus=server_cpus, stderr_path=wtmp / "errata-tls.log")
+                wait_for_port(er_tls_port, procs, "errata (TLS)")
+
             # Checks, before any measuring.
             bearer = {"Authorization": f"Bearer {key}"}
             expect("upstream direct", up_port, None, 200, UPSTREAM_BODY_MARK)
@@ -652,6 +785,10 @@ def main() -> int:
                    {"Authorization": f"Bearer {limited}"}, 429, b"error")
             if er_log is not None:
                 expect("errata (access log) with the key", lport, bearer, 200, UPSTREAM_BODY_MARK)
+            if er_tls is not None:
+                expect("nginx over TLS", ng_tls, None, 200, UPSTREAM_BODY_MARK, ca=cert)
+                expect("errata over TLS with the key", er_tls_port, bearer, 200,
+                       UPSTREAM_BODY_MARK, header=("x-ratelimit-limit", "100000000"), ca=cert)
             if er_redis is not None:
                 expect("errata (redis counters) with the key", redis_port, bearer, 200,
                        UPSTREAM_BODY_MARK, header=("x-ratelimit-limit", "100000000"))
@@ -676,6 +813,22 @@ def main() -> int:
                 Target("errata 429 (rate limited)", er_port,
                        {"Authorization": f"Bearer {limited}"}, 429, er.pid),
             ]
+            tls_h1: list[Target] = []
+            tls_h2: list[Target] = []
+            if er_tls is not None:
+                tls_h1 = [
+                    Target("nginx proxy, TLS HTTP/1.1", ng_tls, {}, 200, ng.pid, scheme="https"),
+                    Target("errata, TLS HTTP/1.1", er_tls_port, bearer, 200, er_tls.pid,
+                           scheme="https"),
+                ]
+                tls_h2 = [
+                    Target("nginx proxy, TLS HTTP/2", ng_tls, {}, 200, ng.pid, tool="h2load",
+                           scheme="https"),
+                    Target("errata, TLS HTTP/2", er_tls_port, bearer, 200, er_tls.pid,
+                           tool="h2load", scheme="https"),
+                ]
+            plain = list(targets)
+            targets += tls_h1 + tls_h2
 
             # Wait for a quiet machine (someone else compiling skews everything).
             busy = cpu_busy_fraction()
@@ -715,7 +868,8 @@ def main() -> int:
                 log(f"{t.name}: {row['requests']} requests, {row['rps']:.0f} req/s, "
                     f"{row['non2xx']} non-2xx, socket errors {row['socket_detail']}, refused {refused}")
                 many.append((c, row, refused))
-            results.append({"workers": w, "targets": targets, "many": many,
+            results.append({"workers": w, "targets": targets, "plain": plain,
+                            "tls_h1": tls_h1, "tls_h2": tls_h2, "many": many,
                             "load_before": load_before, "busy_before": busy_before,
                             "load_after": loadavg(), "busy_after": cpu_busy_fraction(1.0)})
             procs.stop_all()
@@ -746,7 +900,18 @@ def main() -> int:
             print(f"load before: {r['load_before']} ({r['busy_before']:.0%} busy); after: "
                   f"{r['load_after']} ({r['busy_after']:.0%} busy)")
             print()
-            print(report(r["targets"], "nginx proxy"))
+            print(report(r["plain"], "nginx proxy"))
+            if r["tls_h1"]:
+                print()
+                print(f"TLS (the same P-256 certificate; errata with the key, auth + rate limit "
+                      f"+ proxy; nginx a plain proxy). HTTP/1.1: wrk -c{args.connections} "
+                      f"keep-alive. HTTP/2: h2load -c{max(1, args.connections // H2_STREAMS)} "
+                      f"-m{H2_STREAMS} ({args.connections} streams in flight), which reports "
+                      f"a mean latency (in the p50 column) and no p99.")
+                print()
+                print(report(r["tls_h1"], "nginx proxy, TLS HTTP/1.1"))
+                print()
+                print(report(r["tls_h2"], "nginx proxy, TLS HTTP/2"))
             for c, row, refused in r["many"]:
                 print(f"- {c} connections for {args.many_duration} s, one valid key: "
                       f"{row['requests']} requests, {row['rps']:.0f} req/s, p99 "
