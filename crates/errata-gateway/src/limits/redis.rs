@@ -176,11 +176,31 @@ impl Default for RedisOptions {
 }
 
 /// Counters in a Redis shared by several gateway instances.
+///
+/// Each worker (a single-threaded runtime) gets a connection of its own on first use, so that
+/// a check never crosses threads: a connection's I/O runs as a task on the runtime that made
+/// it, and one made on the main runtime would cost every request two cross-thread wake-ups.
+/// Everything else (the admin API, idempotency records, tests) uses the connection made at
+/// start.
 #[derive(Clone)]
 pub struct RedisCounters {
     conn: ConnectionManager,
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    /// Tells this instance's per-thread connections from another's.
+    id: u64,
     lease_ttl_ms: u64,
 }
+
+thread_local! {
+    /// The connections made on this thread's runtime, by [`RedisCounters::id`].
+    static LOCAL: std::cell::RefCell<std::collections::HashMap<u64, LocalConn>> =
+        std::cell::RefCell::default();
+}
+
+type LocalConn = std::sync::Arc<tokio::sync::OnceCell<ConnectionManager>>;
+
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl std::fmt::Debug for RedisCounters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -218,13 +238,44 @@ impl RedisCounters {
             // One attempt per reconnection: a check waiting on a Redis that is down fails
             // within the connect timeout, and the next check tries again.
             .set_number_of_retries(0);
-        let conn = ConnectionManager::new_with_config(client, config)
+        let conn = ConnectionManager::new_with_config(client.clone(), config.clone())
             .await
             .map_err(|e| CountersError(format!("cannot connect to Redis: {e}")))?;
         Ok(RedisCounters {
             conn,
+            client,
+            config,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             lease_ttl_ms: (options.lease_ttl.as_millis() as u64).max(1),
         })
+    }
+
+    /// The connection for the calling task: on a worker's single-threaded runtime, that
+    /// worker's own (made on first use; until it connects, the shared one); elsewhere, the
+    /// shared one.
+    async fn conn(&self) -> ConnectionManager {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let on_worker =
+            Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::CurrentThread);
+        if !on_worker {
+            return self.conn.clone();
+        }
+        let cell = LOCAL.with(|l| l.borrow_mut().entry(self.id).or_default().clone());
+        if let Some(c) = cell.get() {
+            return c.clone();
+        }
+        let made = cell
+            .get_or_try_init(|| {
+                ConnectionManager::new_with_config(self.client.clone(), self.config.clone())
+            })
+            .await;
+        match made {
+            Ok(c) => c.clone(),
+            Err(e) => {
+                tracing::debug!(error = %e, "no worker connection to Redis yet; using the shared one");
+                self.conn.clone()
+            }
+        }
     }
 }
 
@@ -336,7 +387,7 @@ impl Counters for RedisCounters {
             .arg(now_ms.saturating_add(self.lease_ttl_ms))
             .arg(self.lease_ttl_ms)
             .arg(RATE_KEY_SLACK_MS);
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await;
         let (code, tat, used, rate_now): (i64, String, u64, String) = invocation
             .invoke_async(&mut conn)
             .await
@@ -374,7 +425,7 @@ impl Counters for RedisCounters {
 
         let verdict = match code {
             0 => Verdict::Allowed(if limits.concurrency.is_some() {
-                self.lease(inflight, lease_id)
+                self.lease(conn.clone(), inflight, lease_id)
             } else {
                 Lease::default()
             }),
@@ -424,8 +475,7 @@ impl Counters for RedisCounters {
 
 impl RedisCounters {
     /// A lease that removes `id` from the inflight set when dropped.
-    fn lease(&self, inflight: String, id: String) -> Lease {
-        let conn = self.conn.clone();
+    fn lease(&self, conn: ConnectionManager, inflight: String, id: String) -> Lease {
         Lease::new(move || {
             // Without a runtime there is nothing to send with; the lease's TTL reclaims it.
             let Ok(runtime) = tokio::runtime::Handle::try_current() else {
