@@ -359,23 +359,37 @@ impl Gateway {
             .is_some_and(|v| v.as_bytes() == self.marker.as_bytes())
     }
 
-    /// The answer to a connection past `max_connections`.
+    /// The answer to a connection past `max_connections`, as HTTP/1.1 bytes.
     pub fn over_capacity(&self) -> Bytes {
-        self.raw_refusal(
-            ApiError::condition(Condition::Overloaded)
-                .arg("retry_after", 1)
-                .retry_after(1),
-        )
+        let id = self.catalog.request_id().generate();
+        let err = over_capacity_error().request_id(id.clone());
+        let (bytes, status, code) = raw_error(&self.catalog, &err, (&self.request_id_header, &id));
+        self.count_refusal(&id, status, &code);
+        bytes
     }
 
-    fn raw_refusal(&self, err: ApiError) -> Bytes {
+    /// The same answer as a response, for an HTTP/2 connection past `max_connections`.
+    pub fn over_capacity_response(&self) -> Response<Body> {
         let id = self.catalog.request_id().generate();
-        let err = err.request_id(id.clone());
-        let (bytes, status, code) = raw_error(&self.catalog, &err, (&self.request_id_header, &id));
+        let err = over_capacity_error().request_id(id.clone());
+        let mut res = crate::respond::error_response(&self.catalog, &err, Format::Envelope);
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            res.headers_mut().insert(self.request_id_header.clone(), v);
+        }
+        let code = res
+            .extensions()
+            .get::<crate::respond::RenderedCode>()
+            .map_or_else(String::new, |c| c.0.clone());
+        self.count_refusal(&id, res.status().as_u16(), &code);
+        res
+    }
+
+    /// Metrics and the access line for an answer made outside the request path.
+    fn count_refusal(&self, id: &str, status: u16, code: &str) {
         self.metrics.request(
             self.metrics.unmatched(),
             status,
-            Some(&code),
+            Some(code),
             std::time::Duration::ZERO,
         );
         tracing::info!(
@@ -392,6 +406,11 @@ impl Gateway {
             idempotency = "",
             latency_ms = 0.0,
         );
-        bytes
     }
+}
+
+fn over_capacity_error() -> ApiError {
+    ApiError::condition(Condition::Overloaded)
+        .arg("retry_after", 1)
+        .retry_after(1)
 }

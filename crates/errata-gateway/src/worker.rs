@@ -19,6 +19,8 @@ use crate::tls;
 
 /// How long a connection past the cap gets to take its 503.
 const REFUSAL_WRITE: Duration = Duration::from_secs(1);
+/// How long the 503 waits for the refused client's request head.
+const REFUSAL_HEAD_WAIT: Duration = Duration::from_millis(500);
 
 /// Binds `n` listening sockets on `addr` with `SO_REUSEPORT` (port 0: the first one's port).
 pub fn bind(addr: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
@@ -116,12 +118,12 @@ async fn accept_loop(
         let _ = tcp.set_nodelay(true);
         let guard = Open(Arc::clone(&open));
         if open.fetch_add(1, Ordering::Relaxed) >= max {
-            if tls.is_some() {
-                // No plain-text answer can be read on a TLS port: close at once.
-                continue;
-            }
-            let bytes = gw.over_capacity();
-            conns.spawn(refuse(tcp, bytes, guard));
+            match &tls {
+                None => conns.spawn(refuse(tcp, gw.over_capacity(), guard)),
+                Some(acceptor) => {
+                    conns.spawn(refuse_tls(Arc::clone(&gw), acceptor.clone(), tcp, guard))
+                }
+            };
             continue;
         }
         let gateway = Arc::clone(&gw);
@@ -157,15 +159,85 @@ async fn accept_loop(
     }
 }
 
-/// Answers a connection past the cap with the catalog's 503 and closes it.
-async fn refuse(mut tcp: TcpStream, bytes: bytes::Bytes, _open: Open) {
+/// Answers a TLS connection past the cap with the catalog's 503, in the protocol the client
+/// chose, and closes it. The handshake is bounded like the answer, so a refused connection
+/// holds its slot for at most a few seconds.
+async fn refuse_tls(
+    gw: Arc<Gateway>,
+    acceptor: tokio_rustls::TlsAcceptor,
+    tcp: TcpStream,
+    open: Open,
+) {
+    let Some(a) = tls::server::accept(&acceptor, tcp, REFUSAL_WRITE).await else {
+        return;
+    };
+    match a.protocol {
+        tls::Protocol::Http1 => refuse(a.stream, gw.over_capacity(), open).await,
+        tls::Protocol::Http2 => refuse_h2(a.stream, gw, open).await,
+    }
+}
+
+/// Serves an HTTP/2 connection past the cap: the first request (and any sent with it) gets the
+/// 503; then the connection is shut down gracefully (GOAWAY), within the refusal's time bound.
+async fn refuse_h2<IO>(io: IO, gw: Arc<Gateway>, _open: Open)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let answered = Arc::new(tokio::sync::Notify::new());
+    let told = Arc::clone(&answered);
+    let service = hyper::service::service_fn(move |_req: http::Request<hyper::body::Incoming>| {
+        told.notify_one();
+        let res = gw.over_capacity_response();
+        async move { Ok::<_, std::convert::Infallible>(res) }
+    });
+    let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
     let _ = tokio::time::timeout(REFUSAL_WRITE, async {
-        let _ = tcp.write_all(&bytes).await;
-        let _ = tcp.shutdown().await;
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            () = answered.notified() => {}
+        }
+        conn.as_mut().graceful_shutdown();
+        let _ = conn.await;
+    })
+    .await;
+}
+
+/// Answers a connection past the cap with the catalog's 503 and closes it. The answer waits
+/// (briefly) for the client's request head, so that a client that sends first reads it as the
+/// answer to its request rather than as a connection closed under it.
+async fn refuse<IO>(mut io: IO, bytes: bytes::Bytes, _open: Open)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(REFUSAL_HEAD_WAIT, async {
+        let mut tail = [0u8; 3];
+        while let Ok(n) = io.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+            // The end of the head may straddle two reads: look at the last bytes of the
+            // previous read too.
+            let mut window = tail.to_vec();
+            window.extend_from_slice(&sink[..n]);
+            if window.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+            let keep = window.len().min(3);
+            tail[3 - keep..].copy_from_slice(&window[window.len() - keep..]);
+        }
+    })
+    .await;
+    let _ = tokio::time::timeout(REFUSAL_WRITE, async {
+        let _ = io.write_all(&bytes).await;
+        let _ = io.shutdown().await;
         // Read what the client sent, so that closing does not reset the connection before
         // the client has read the answer.
-        let mut sink = [0u8; 4096];
-        while let Ok(n) = tcp.read(&mut sink).await {
+        while let Ok(n) = io.read(&mut sink).await {
             if n == 0 {
                 break;
             }

@@ -223,3 +223,37 @@ async fn the_admin_api_can_speak_tls_too() {
     .await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connections_past_the_cap_get_503_in_their_protocol() {
+    let dir = temp_dir("edge-cap");
+    let ca = TestCa::new("edge CA");
+    let h = support::start(&format!("max_connections = 1\n{}", listener_tls(&ca, &dir))).await;
+    let addr = h.running.addr;
+    // One connection holds the only slot.
+    let held = TlsConnector::from(client_config(ca.roots(), &[b"http/1.1"]))
+        .connect(
+            ServerName::try_from("localhost").unwrap(),
+            TcpStream::connect(addr).await.unwrap(),
+        )
+        .await
+        .unwrap();
+    let expected = |id: &str| {
+        json!({"error": {
+            "code": "service_unavailable",
+            "type": "api_error",
+            "message": "The service is temporarily unavailable. Please retry after 1 seconds.",
+            "param": null,
+            "request_id": id,
+            "doc_url": "/errors#service_unavailable",
+        }})
+    };
+    for h2 in [false, true] {
+        let (status, headers, body) = https_get(addr, &ca, h2, "/echo", "unused").await;
+        assert_eq!(status, 503, "h2 {h2}: {body}");
+        assert_eq!(headers["retry-after"], "1");
+        let id = headers["x-request-id"].to_str().unwrap();
+        assert_eq!(body, expected(id), "h2 {h2}");
+    }
+    drop(held);
+}
