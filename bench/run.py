@@ -417,29 +417,36 @@ def run_wrk(t: Target, args, cpus: str | None, *, connections: int | None = None
     for k, v in t.headers.items():
         argv += ["-H", f"{k}: {v}"]
     argv.append(f"{t.scheme}://127.0.0.1:{t.port}{t.path}")
+    row, out = drive(t, argv, cpus, parse_wrk)
+    if not strict:
+        return row
+    if t.expect_status == 200 and row["non2xx"]:
+        raise BenchError(f"{t.name}: {row['non2xx']} of {row['requests']} responses were not "
+                         f"2xx during the run:\n{out}")
+    if t.expect_status != 200 and row["non2xx"] < row["requests"]:
+        raise BenchError(f"{t.name}: only {row['non2xx']} of {row['requests']} responses were "
+                         f"rejections during the run:\n{out}")
+    if row["socket_errors"]:
+        log(f"warning: {t.name}: socket errors during the run: {out.strip()}")
+    return row
+
+
+def drive(t: Target, argv: list[str], cpus: str | None, parse) -> tuple[dict, str]:
+    """Runs a load tool against `t`; its parsed row with the CPU of `t`'s process group per
+    request, and the tool's output."""
     if cpus:
         argv = ["taskset", "-c", cpus, *argv]
     cpu0 = group_cpu_seconds(t.group)
     r = subprocess.run(argv, capture_output=True, text=True)
     cpu1 = group_cpu_seconds(t.group)
     if r.returncode != 0:
-        raise BenchError(f"wrk failed on {t.name}:\n{r.stdout}{r.stderr}")
-    row = parse_wrk(r.stdout)
+        raise BenchError(f"{argv[0]} failed on {t.name}:\n{r.stdout}{r.stderr}")
+    row = parse(r.stdout)
     n = max(1, row["requests"])
     row["proxy_user_us_per_req"] = (cpu1[0] - cpu0[0]) * 1e6 / n
     row["proxy_sys_us_per_req"] = (cpu1[1] - cpu0[1]) * 1e6 / n
     row["proxy_cpu_us_per_req"] = row["proxy_user_us_per_req"] + row["proxy_sys_us_per_req"]
-    if not strict:
-        return row
-    if t.expect_status == 200 and row["non2xx"]:
-        raise BenchError(f"{t.name}: {row['non2xx']} of {row['requests']} responses were not "
-                         f"2xx during the run:\n{r.stdout}")
-    if t.expect_status != 200 and row["non2xx"] < row["requests"]:
-        raise BenchError(f"{t.name}: only {row['non2xx']} of {row['requests']} responses were "
-                         f"rejections during the run:\n{r.stdout}")
-    if row["socket_errors"]:
-        log(f"warning: {t.name}: socket errors during the run: {r.stdout.strip()}")
-    return row
+    return row, r.stdout
 
 
 H2_STREAMS = 5  # concurrent streams per HTTP/2 connection: connections / 5 of them, 5 each
@@ -480,23 +487,12 @@ def run_h2load(t: Target, args, cpus: str | None) -> dict:
     for k, v in t.headers.items():
         argv += ["-H", f"{k.lower()}: {v}"]
     argv.append(f"https://127.0.0.1:{t.port}{t.path}")
-    if cpus:
-        argv = ["taskset", "-c", cpus, *argv]
-    cpu0 = group_cpu_seconds(t.group)
-    r = subprocess.run(argv, capture_output=True, text=True)
-    cpu1 = group_cpu_seconds(t.group)
-    if r.returncode != 0:
-        raise BenchError(f"h2load failed on {t.name}:\n{r.stdout}{r.stderr}")
-    row = parse_h2load(r.stdout)
-    if "h2" not in r.stdout:
-        raise BenchError(f"{t.name}: h2load did not negotiate HTTP/2:\n{r.stdout}")
-    n = max(1, row["requests"])
-    row["proxy_user_us_per_req"] = (cpu1[0] - cpu0[0]) * 1e6 / n
-    row["proxy_sys_us_per_req"] = (cpu1[1] - cpu0[1]) * 1e6 / n
-    row["proxy_cpu_us_per_req"] = row["proxy_user_us_per_req"] + row["proxy_sys_us_per_req"]
+    row, out = drive(t, argv, cpus, parse_h2load)
+    if "Application protocol: h2" not in out:
+        raise BenchError(f"{t.name}: h2load did not negotiate HTTP/2:\n{out}")
     if row["non2xx"] or row["socket_errors"]:
         raise BenchError(f"{t.name}: {row['non2xx']} non-2xx and {row['socket_errors']} failed "
-                         f"of {row['requests']} requests:\n{r.stdout}")
+                         f"of {row['requests']} requests:\n{out}")
     return row
 
 
