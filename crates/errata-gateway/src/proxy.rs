@@ -10,96 +10,109 @@ use crate::keys::Environment;
 /// The prefix of every identity header errata sends upstream.
 pub const IDENTITY_PREFIX: &str = "x-errata-";
 
-/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1). Names made once:
+/// removing by a `&str` would parse the name on every call.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_ERRATA_TENANT: HeaderName = HeaderName::from_static("x-errata-tenant");
+const X_ERRATA_KEY_ID: HeaderName = HeaderName::from_static("x-errata-key-id");
+const X_ERRATA_SCOPES: HeaderName = HeaderName::from_static("x-errata-scopes");
+const X_ERRATA_PLAN: HeaderName = HeaderName::from_static("x-errata-plan");
+const X_ERRATA_ENVIRONMENT: HeaderName = HeaderName::from_static("x-errata-environment");
+
 /// Who the request is from, as the upstream learns it.
-#[derive(Clone, Debug, Default)]
-pub struct Identity {
-    pub tenant: String,
-    pub key_id: String,
-    pub scopes: Vec<String>,
+#[derive(Clone, Copy, Debug)]
+pub struct Identity<'a> {
+    pub tenant: &'a str,
+    pub key_id: &'a str,
+    pub scopes: &'a [String],
     pub environment: Option<Environment>,
-    pub plan: String,
+    pub plan: &'a str,
 }
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in named {
-        headers.remove(n);
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for n in named {
+            headers.remove(n);
+        }
     }
-    for h in HOP_BY_HOP {
-        headers.remove(*h);
+    for h in &HOP_BY_HOP {
+        headers.remove(h);
     }
 }
 
 /// Prepares the client's headers for the upstream.
 pub fn upstream_headers(
     headers: &mut HeaderMap,
-    identity: Option<&Identity>,
+    identity: Option<Identity<'_>>,
     strip_key_headers: bool,
-    request_id: (&str, &str),
+    request_id: (&HeaderName, &str),
     client_ip: IpAddr,
     proto: &'static str,
 ) {
     strip_hop_by_hop(headers);
-    let forged: Vec<HeaderName> = headers
+    if headers
         .keys()
-        .filter(|k| k.as_str().starts_with(IDENTITY_PREFIX))
-        .cloned()
-        .collect();
-    for k in forged {
-        headers.remove(k);
+        .any(|k| k.as_str().starts_with(IDENTITY_PREFIX))
+    {
+        let forged: Vec<HeaderName> = headers
+            .keys()
+            .filter(|k| k.as_str().starts_with(IDENTITY_PREFIX))
+            .cloned()
+            .collect();
+        for k in forged {
+            headers.remove(k);
+        }
     }
     if strip_key_headers {
         headers.remove(header::AUTHORIZATION);
-        headers.remove("x-api-key");
+        headers.remove(X_API_KEY);
     }
     let original_host = headers.get(header::HOST).cloned();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {client_ip}"),
         None => client_ip.to_string(),
     };
-    let mut set = |name: &'static str, value: &str| {
+    let mut set = |name: HeaderName, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(HeaderName::from_static(name), v);
+            headers.insert(name, v);
         }
     };
     if let Some(id) = identity {
-        set("x-errata-tenant", &id.tenant);
-        set("x-errata-key-id", &id.key_id);
-        set("x-errata-scopes", &id.scopes.join(" "));
-        set("x-errata-plan", &id.plan);
+        set(X_ERRATA_TENANT, id.tenant);
+        set(X_ERRATA_KEY_ID, id.key_id);
+        set(X_ERRATA_SCOPES, &id.scopes.join(" "));
+        set(X_ERRATA_PLAN, id.plan);
         if let Some(env) = id.environment {
-            set("x-errata-environment", env.as_str());
+            set(X_ERRATA_ENVIRONMENT, env.as_str());
         }
     }
-    set("x-forwarded-proto", proto);
-    if let Some(h) = original_host.as_ref().and_then(|h| h.to_str().ok()) {
-        set("x-forwarded-host", h);
-    }
-    set("x-forwarded-for", &xff);
-    if let (Ok(n), Ok(v)) = (
-        HeaderName::from_bytes(request_id.0.as_bytes()),
-        HeaderValue::from_str(request_id.1),
-    ) {
-        headers.insert(n, v);
+    set(X_FORWARDED_FOR, &xff);
+    set(request_id.0.clone(), request_id.1);
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    if let Some(h) = original_host {
+        headers.insert(X_FORWARDED_HOST, h);
     }
 }

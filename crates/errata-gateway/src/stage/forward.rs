@@ -24,18 +24,18 @@ pub async fn forward(
     request_id: &str,
 ) -> Result<Response<UpstreamBody>, ApiError> {
     let identity = caller.map(|c| Identity {
-        tenant: c.record.tenant.clone(),
-        key_id: c.record.id.clone(),
-        scopes: c.record.scopes.clone(),
+        tenant: &c.record.tenant,
+        key_id: &c.record.id,
+        scopes: &c.record.scopes,
         environment: Some(c.record.environment),
-        plan: c.record.plan.clone(),
+        plan: &c.record.plan,
     });
     let (mut parts, body) = req.into_parts();
     proxy::upstream_headers(
         &mut parts.headers,
-        identity.as_ref(),
+        identity,
         caller.is_some(),
-        (&gw.catalog.request_id().header, request_id),
+        (&gw.request_id_header, request_id),
         ip,
         // The public listener is TLS or plain as a whole.
         if gw.config.tls.is_some() {
