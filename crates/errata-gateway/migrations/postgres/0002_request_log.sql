@@ -20,8 +20,9 @@ CREATE TABLE request_log (
 
 CREATE INDEX request_log_id ON request_log (id_tail, time_ms, request_id);
 CREATE INDEX request_log_time ON request_log (time_ms);
-CREATE INDEX request_log_tenant_time ON request_log (tenant, time_ms);
-CREATE INDEX request_log_key_time ON request_log (key_id, time_ms);
+-- Refusals without a key carry neither tenant nor key: they are left out of these two.
+CREATE INDEX request_log_tenant_time ON request_log (tenant, time_ms) WHERE tenant IS NOT NULL;
+CREATE INDEX request_log_key_time ON request_log (key_id, time_ms) WHERE key_id IS NOT NULL;
 
 -- Requests counted per bucket (step 'minute', 'hour' or 'day'; bucket = its start in Unix
 -- seconds), key, route, status and code ('' for none).
