@@ -242,17 +242,21 @@ http {{
 {tls_server}
     server {{
         listen 127.0.0.1:{port};
-        location / {{
+{proxy_location}
+    }}
+}}
+"""
+
+# What both of nginx's proxy servers do with a request (a value, so single braces).
+PROXY_LOCATION = """\
+        location / {
             proxy_pass http://bench_upstream;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
-        }}
-    }}
-}}
-"""
+        }"""
 
 # nginx terminating TLS (HTTP/2 and HTTP/1.1 by ALPN) in front of the same upstream.
 NGINX_TLS_SERVER = """\
@@ -262,14 +266,7 @@ NGINX_TLS_SERVER = """\
         ssl_certificate_key {key};
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_cache shared:bench_tls:10m;
-        location / {{
-            proxy_pass http://bench_upstream;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-        }}
+{proxy_location}
     }}
 """
 
@@ -378,12 +375,17 @@ class Target:
 UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
+def first_group(tool: str, out: str, pattern: str) -> str:
+    """The first group of `pattern` in a load tool's output, or a clear error."""
+    m = re.search(pattern, out, re.M)
+    if not m:
+        raise BenchError(f"unexpected {tool} output (no {pattern!r}):\n{out}")
+    return m.group(1)
+
+
 def parse_wrk(out: str) -> dict:
     def num(pattern: str) -> str:
-        m = re.search(pattern, out, re.M)
-        if not m:
-            raise BenchError(f"unexpected wrk output (no {pattern!r}):\n{out}")
-        return m.group(1)
+        return first_group("wrk", out, pattern)
 
     def lat(p: str) -> float:
         m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -454,10 +456,7 @@ H2_STREAMS = 5  # concurrent streams per HTTP/2 connection: connections / 5 of t
 
 def parse_h2load(out: str) -> dict:
     def num(pattern: str) -> str:
-        m = re.search(pattern, out, re.M)
-        if not m:
-            raise BenchError(f"unexpected h2load output (no {pattern!r}):\n{out}")
-        return m.group(1)
+        return first_group("h2load", out, pattern)
 
     done = int(num(r"^requests: \d+ total, \d+ started, (\d+) done"))
     failed = sum(int(num(rf"^requests: .* (\d+) {w}")) for w in ("failed", "errored", "timeout"))
@@ -681,7 +680,8 @@ def main() -> int:
             if args.tls:
                 cert, key_pem = self_signed(wtmp)
                 ng_tls = free_port()
-                tls_server = NGINX_TLS_SERVER.format(tls_port=ng_tls, cert=cert, key=key_pem)
+                tls_server = NGINX_TLS_SERVER.format(tls_port=ng_tls, cert=cert, key=key_pem,
+                                                     proxy_location=PROXY_LOCATION)
 
             # Upstream.
             up = procs.start("upstream", [str(upstream_bin), f"127.0.0.1:{up_port}", str(w)],
@@ -692,7 +692,8 @@ def main() -> int:
             conf = wtmp / "nginx.conf"
             conf.write_text(NGINX_CONF.format(workers=w, tmp=wtmp, upstream_port=up_port,
                                               port=ng_port, static_port=ng_static,
-                                              tls_server=tls_server))
+                                              tls_server=tls_server,
+                                              proxy_location=PROXY_LOCATION))
             r = subprocess.run([nginx_bin(), "-t", "-q", "-p", str(wtmp), "-e",
                                 str(wtmp / "nginx-error.log"), "-c", str(conf)],
                                capture_output=True, text=True)
