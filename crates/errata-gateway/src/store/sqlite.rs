@@ -103,14 +103,18 @@ fn is_busy(e: &sqlx::Error) -> bool {
 
 /// Runs the migrations on a file that other processes may be migrating at the same moment.
 /// SQLite has no lock that spans sqlx's migrations, but each one commits or rolls back whole:
-/// when another opener applied a migration first, ours fails, and running them again finds it
-/// applied. A migration that fails for any other reason fails every time, and that is returned.
+/// when another opener applied a migration first, ours fails executing it, and running them
+/// again finds it applied. Only such execution errors are retried (a few times); any other
+/// (a migration changed since it was applied, one missing) is returned at once.
 async fn migrate_racing(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    use sqlx::migrate::MigrateError;
     let mut attempt = 0;
     loop {
         match MIGRATOR.run_direct(&mut *conn).await {
             Ok(()) => return Ok(()),
-            Err(_) if attempt < 20 => attempt += 1,
+            Err(MigrateError::Execute(_) | MigrateError::ExecuteMigration(..)) if attempt < 20 => {
+                attempt += 1;
+            }
             Err(e) => return Err(migration_failed(e)),
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
