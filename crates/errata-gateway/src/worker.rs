@@ -215,20 +215,18 @@ where
 {
     let mut sink = [0u8; 4096];
     let _ = tokio::time::timeout(REFUSAL_HEAD_WAIT, async {
-        let mut tail = [0u8; 3];
+        // The last four bytes seen, across reads (the head's end may straddle two).
+        let mut last = [0u8; 4];
         while let Ok(n) = io.read(&mut sink).await {
             if n == 0 {
-                break;
+                return;
             }
-            // The end of the head may straddle two reads: look at the last bytes of the
-            // previous read too.
-            let mut window = tail.to_vec();
-            window.extend_from_slice(&sink[..n]);
-            if window.windows(4).any(|w| w == b"\r\n\r\n") {
-                break;
+            for &b in &sink[..n] {
+                last = [last[1], last[2], last[3], b];
+                if &last == b"\r\n\r\n" {
+                    return;
+                }
             }
-            let keep = window.len().min(3);
-            tail[3 - keep..].copy_from_slice(&window[window.len() - keep..]);
         }
     })
     .await;
