@@ -8,13 +8,13 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
+use errata::config::Config;
+use errata::serve::{self, Running};
 use errata_client::clock::{Clock, ManualClock, Sleep};
 use errata_client::jitter::NoJitter;
 use errata_client::{Client, Error};
-use errata_gateway::config::Config;
-use errata_gateway::limits::{ManualClock as GatewayClock, MemoryCounters};
-use errata_gateway::serve::{self, Running};
-use errata_gateway::store::{self, NewKey};
+use errata_store::counters::{ManualClock as GatewayClock, MemoryCounters};
+use errata_store::db::{self, NewKey};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -90,16 +90,17 @@ async fn setup(upstream_up: bool, plan: &str) -> Setup {
         "upstream = \"{upstream}\"\nstore = \"sqlite::memory:\"\nkey_prefix = \"sdk\"\n[plans.default]\n{plan}\n"
     );
     let cfg = Config::from_toml(&src, std::path::Path::new(".")).unwrap();
-    let st = store::open(&cfg.store_url).await.unwrap();
+    let st = db::open(&cfg.gateway.store_url).await.unwrap();
     let new = NewKey {
         tenant: "acme".into(),
         name: "sdk".into(),
         ..NewKey::default()
     };
-    let key = errata_gateway::manage::create(&st, &cfg, &new, errata_gateway::manage::now_secs())
-        .await
-        .unwrap()
-        .secret;
+    let key =
+        errata_admin::manage::create(&st, &cfg.admin(), &new, errata_admin::manage::now_secs())
+            .await
+            .unwrap()
+            .secret;
     let gclock = GatewayClock::new(1_794_700_800_000);
     let running = serve::start(
         cfg,
@@ -256,21 +257,22 @@ async fn a_post_whose_first_answer_is_lost_runs_once_behind_an_idempotent_route(
         "upstream = \"{upstream}\"\nstore = \"sqlite::memory:\"\nkey_prefix = \"sdk\"\n\n[[routes]]\npath = \"/v1\"\nidempotency = true\n"
     );
     let cfg = Config::from_toml(&src, std::path::Path::new(".")).unwrap();
-    let st = store::open(&cfg.store_url).await.unwrap();
+    let st = db::open(&cfg.gateway.store_url).await.unwrap();
     let new = NewKey {
         tenant: "acme".into(),
         name: "sdk".into(),
         ..NewKey::default()
     };
-    let key = errata_gateway::manage::create(&st, &cfg, &new, errata_gateway::manage::now_secs())
-        .await
-        .unwrap()
-        .secret;
+    let key =
+        errata_admin::manage::create(&st, &cfg.admin(), &new, errata_admin::manage::now_secs())
+            .await
+            .unwrap()
+            .secret;
     let running = serve::start(
         cfg,
         st,
         Arc::new(MemoryCounters::default()),
-        Arc::new(errata_gateway::limits::SystemClock),
+        Arc::new(errata_store::counters::SystemClock),
         TcpListener::bind("127.0.0.1:0").await.unwrap(),
         TcpListener::bind("127.0.0.1:0").await.unwrap(),
     )

@@ -13,16 +13,9 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
-/// Where a limit is counted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum LimitScope {
-    /// Per API key (the default).
-    #[default]
-    Key,
-    /// Per tenant: all keys of a tenant share the counters.
-    Tenant,
-}
+use errata_store::Report;
+use errata_store::counters::FailurePolicy;
+use errata_store::plans::{LimitScope, Limits, Plan, RawPlan, plans_from_raw};
 
 /// Which key environment a route accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
@@ -32,58 +25,6 @@ pub enum EnvironmentRule {
     Any,
     Live,
     Test,
-}
-
-/// Rate, quota and concurrency limits. Any field left out means "no limit" of that kind.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Limits {
-    /// Requests allowed per `per_seconds` (sustained rate).
-    #[schema(minimum = 1)]
-    pub rate: Option<u32>,
-    #[serde(default = "default_window")]
-    #[schema(minimum = 1, default = 60)]
-    pub per_seconds: u32,
-    /// Extra requests allowed at once above the steady rate.
-    #[serde(default)]
-    pub burst: u32,
-    /// Requests per calendar month (UTC).
-    pub monthly_quota: Option<u64>,
-    /// Requests in flight at once.
-    #[schema(minimum = 1)]
-    pub concurrency: Option<u32>,
-}
-
-fn default_window() -> u32 {
-    60
-}
-
-impl Limits {
-    /// `other`'s fields where set, else ours.
-    pub fn overlay(&self, other: &Limits) -> Limits {
-        Limits {
-            rate: other.rate.or(self.rate),
-            per_seconds: if other.rate.is_some() {
-                other.per_seconds
-            } else {
-                self.per_seconds
-            },
-            burst: if other.rate.is_some() {
-                other.burst
-            } else {
-                self.burst
-            },
-            monthly_quota: other.monthly_quota.or(self.monthly_quota),
-            concurrency: other.concurrency.or(self.concurrency),
-        }
-    }
-}
-
-/// A plan: its limits and the features it includes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Plan {
-    pub limits: Limits,
-    pub features: Vec<String>,
 }
 
 /// One route and its policy. Routes match by path prefix (`/v1/reports` matches
@@ -125,17 +66,6 @@ impl Route {
     }
 }
 
-/// What to do when a dependency on the request path (counters, store) fails.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum FailurePolicy {
-    /// Allow the request, log it and count it in a metric.
-    Open,
-    /// Answer with the catalog's unavailable code.
-    #[default]
-    Closed,
-}
-
 /// The whole configuration, validated.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -157,10 +87,6 @@ pub struct Config {
     /// An inbound request-id header trusted from clients (for a hop in front of errata).
     pub trusted_request_id_header: Option<String>,
     pub errors_path: String,
-    pub admin_listen: SocketAddr,
-    /// TLS on the admin listener (`[admin.tls]`).
-    pub admin_tls: Option<crate::tls::TlsFiles>,
-    pub admin_token: Option<String>,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
     pub store_timeout: Duration,
@@ -186,9 +112,8 @@ pub struct Config {
     pub max_body_bytes: u64,
     pub content_types: Vec<String>,
     pub routes: Vec<Route>,
-    pub idempotency: crate::idempotency::Settings,
-    pub request_log: crate::reqlog::RequestLogConfig,
-    pub portal: crate::reqlog::config::PortalConfig,
+    pub idempotency: errata_store::idempotency::Settings,
+    pub request_log: errata_store::reqlog::RequestLogConfig,
 }
 
 #[derive(Deserialize)]
@@ -209,8 +134,10 @@ struct RawConfig {
     errors_path: Option<Spanned<String>>,
     workers: Option<Spanned<i64>>,
     max_connections: Option<Spanned<i64>>,
-    #[serde(default)]
-    admin: RawAdmin,
+    /// `[admin]` and `[portal]` belong to the admin side, which reads them from the same
+    /// source; they are only let through here.
+    #[serde(rename = "admin")]
+    _admin: Option<toml::Value>,
     #[serde(default)]
     timeouts: RawTimeouts,
     #[serde(default)]
@@ -224,28 +151,67 @@ struct RawConfig {
     #[serde(default)]
     routes: Vec<Spanned<RawRoute>>,
     #[serde(default)]
-    idempotency: crate::idempotency::RawSettings,
+    idempotency: errata_store::idempotency::RawSettings,
     #[serde(default)]
-    request_log: crate::reqlog::RequestLogConfig,
-    #[serde(default)]
-    portal: crate::reqlog::config::PortalConfig,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawAdmin {
-    listen: Option<Spanned<String>>,
-    token: Option<String>,
-    token_env: Option<Spanned<String>>,
-    tls: Option<Spanned<RawTls>>,
+    request_log: errata_store::reqlog::RequestLogConfig,
+    #[serde(rename = "portal")]
+    _portal: Option<toml::Value>,
 }
 
 /// A listener's certificate chain and key (PEM files).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawTls {
-    cert: Spanned<String>,
-    key: Spanned<String>,
+pub struct RawTls {
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
+}
+
+/// A position in the source from a byte offset: (line, column).
+pub type At<'a> = &'a dyn Fn(usize) -> (usize, usize);
+
+/// A listener's address, or `default` when it is not given.
+pub fn socket_addr(
+    s: &Option<Spanned<String>>,
+    default: SocketAddr,
+    at: At<'_>,
+    err: Report<'_>,
+) -> SocketAddr {
+    match s {
+        None => default,
+        Some(s) => s.get_ref().parse().unwrap_or_else(|_| {
+            err(
+                at(s.span().start),
+                format!("`{}` is not a socket address", s.get_ref()),
+                "write an IP and a port, e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\"",
+            );
+            default
+        }),
+    }
+}
+
+/// A listener's certificate files, loaded once: a missing file or a key that does not match
+/// the certificate is reported at the line that names it.
+pub fn listener_tls(
+    t: &Option<Spanned<RawTls>>,
+    base: &Path,
+    at: At<'_>,
+    err: Report<'_>,
+) -> Option<crate::tls::TlsFiles> {
+    let t = t.as_ref()?.get_ref();
+    crate::tls::settings::listener_files(t.cert.get_ref(), t.key.get_ref(), base)
+        .map_err(|e| {
+            let span = if e.file == base.join(t.key.get_ref()) {
+                &t.key
+            } else {
+                &t.cert
+            };
+            err(
+                at(span.span().start),
+                format!("{}: {}", e.file.display(), e.problem),
+                e.fix,
+            );
+        })
+        .ok()
 }
 
 #[derive(Deserialize, Default)]
@@ -285,30 +251,6 @@ struct RawDefaults {
     burst: Option<u32>,
     monthly_quota: Option<u64>,
     concurrency: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPlan {
-    #[serde(default)]
-    features: Vec<String>,
-    rate: Option<u32>,
-    per_seconds: Option<u32>,
-    burst: Option<u32>,
-    monthly_quota: Option<u64>,
-    concurrency: Option<u32>,
-}
-
-macro_rules! limits_of {
-    ($r:expr) => {
-        Limits {
-            rate: $r.rate,
-            per_seconds: $r.per_seconds.unwrap_or(60),
-            burst: $r.burst.unwrap_or(0),
-            monthly_quota: $r.monthly_quota,
-            concurrency: $r.concurrency,
-        }
-    };
 }
 
 #[derive(Deserialize)]
@@ -372,29 +314,10 @@ impl Config {
             diags.push(Diagnostic::error(pos, msg).help(help.to_owned()));
         };
 
-        type Report<'r> = &'r mut dyn FnMut((usize, usize), String, &str);
-        let addr =
-            |s: &Option<Spanned<String>>, default: SocketAddr, err: Report<'_>| -> SocketAddr {
-                match s {
-                    None => default,
-                    Some(s) => s.get_ref().parse().unwrap_or_else(|_| {
-                        err(
-                            at(s.span().start),
-                            format!("`{}` is not a socket address", s.get_ref()),
-                            "write an IP and a port, e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\"",
-                        );
-                        default
-                    }),
-                }
-            };
-        let listen = addr(
+        let listen = socket_addr(
             &raw.listen,
             SocketAddr::from(([127, 0, 0, 1], 8080)),
-            &mut err,
-        );
-        let admin_listen = addr(
-            &raw.admin.listen,
-            SocketAddr::from(([127, 0, 0, 1], 8081)),
+            &at,
             &mut err,
         );
 
@@ -416,25 +339,7 @@ impl Config {
         };
         // TLS: listener certificates loaded once (a missing file or a key that does not match
         // the certificate stops the gateway here), the upstream's private CA read once.
-        let tls_files = |t: &Option<Spanned<RawTls>>, err: Report<'_>| {
-            let t = t.as_ref()?.get_ref();
-            crate::tls::settings::listener_files(t.cert.get_ref(), t.key.get_ref(), base)
-                .map_err(|e| {
-                    let span = if e.file == base.join(t.key.get_ref()) {
-                        &t.key
-                    } else {
-                        &t.cert
-                    };
-                    err(
-                        at(span.span().start),
-                        format!("{}: {}", e.file.display(), e.problem),
-                        e.fix,
-                    );
-                })
-                .ok()
-        };
-        let tls = tls_files(&raw.tls, &mut err);
-        let admin_tls = tls_files(&raw.admin.tls, &mut err);
+        let tls = listener_tls(&raw.tls, base, &at, &mut err);
         let upstream_ca = raw.upstream_ca.as_ref().and_then(|ca| {
             if !upstream.starts_with("https://") {
                 err(
@@ -599,29 +504,6 @@ impl Config {
                 p.get_ref().clone()
             }
         };
-        let admin_token = match (&raw.admin.token, &raw.admin.token_env) {
-            (Some(t), _) => Some(t.clone()),
-            (None, Some(var)) => match std::env::var(var.get_ref()) {
-                Ok(t) if !t.is_empty() => Some(t),
-                _ => {
-                    err(
-                        at(var.span().start),
-                        format!("environment variable `{}` is not set", var.get_ref()),
-                        "export it, or set admin.token",
-                    );
-                    None
-                }
-            },
-            (None, None) => None,
-        };
-        if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
-            err(
-                (0, 0),
-                "the admin token is shorter than 16 characters".into(),
-                "use a long random token",
-            );
-        }
-
         let mut count = |v: &Option<Spanned<i64>>, name: &str, default: usize, help: &str| match v {
             None => default,
             Some(n) => match usize::try_from(*n.get_ref()) {
@@ -674,47 +556,16 @@ impl Config {
             }
         };
 
-        let mut plans: BTreeMap<String, Plan> = raw
-            .plans
-            .iter()
-            .map(|(name, p)| {
-                let p = p.get_ref();
-                (
-                    name.clone(),
-                    Plan {
-                        limits: limits_of!(p),
-                        features: p.features.clone(),
-                    },
-                )
-            })
-            .collect();
-        let default_plan = match &raw.limits.default_plan {
-            Some(p) => {
-                if !plans.contains_key(p.get_ref()) {
-                    err(
-                        at(p.span().start),
-                        format!("default_plan `{}` is not defined", p.get_ref()),
-                        "define it under [plans.NAME] or name an existing plan",
-                    );
-                }
-                p.get_ref().clone()
-            }
-            None => {
-                plans.entry("default".to_owned()).or_default();
-                "default".to_owned()
-            }
-        };
-        let default_limits = limits_of!(raw.limits);
-        for (name, p) in &raw.plans {
-            let l = limits_of!(p.get_ref());
-            if l.per_seconds == 0 || l.rate == Some(0) {
-                err(
-                    at(p.span().start),
-                    format!("plan `{name}` has a zero rate or window"),
-                    "rate and per_seconds must be at least 1",
-                );
-            }
-        }
+        let (plans, default_plan) =
+            plans_from_raw(&raw.plans, &raw.limits.default_plan, &at, &mut err);
+        let l = &raw.limits;
+        let default_limits = Limits::from_fields(
+            l.rate,
+            l.per_seconds,
+            l.burst,
+            l.monthly_quota,
+            l.concurrency,
+        );
         if default_limits.per_seconds == 0 || default_limits.rate == Some(0) {
             err(
                 (0, 0),
@@ -723,7 +574,8 @@ impl Config {
             );
         }
 
-        let idempotency = crate::idempotency::Settings::from_raw(&raw.idempotency, &at, &mut err);
+        let idempotency =
+            errata_store::idempotency::Settings::from_raw(&raw.idempotency, &at, &mut err);
 
         let mut routes = Vec::new();
         for r in &raw.routes {
@@ -825,9 +677,6 @@ impl Config {
         for p in raw.request_log.problems() {
             err((0, 0), p, "see docs/gateway-config.md, [request_log]");
         }
-        for p in raw.portal.problems() {
-            err((0, 0), p, "see docs/gateway-config.md, [portal]");
-        }
 
         if !diags.is_empty() {
             let mut d = Diagnostics(diags);
@@ -850,9 +699,6 @@ impl Config {
                 .trusted_request_id_header
                 .map(|h| h.to_ascii_lowercase()),
             errors_path,
-            admin_listen,
-            admin_tls,
-            admin_token,
             connect_timeout: ms(t.connect_ms, 2_000),
             response_timeout: ms(t.response_ms, 30_000),
             store_timeout: ms(t.store_ms, 500),
@@ -877,7 +723,6 @@ impl Config {
             routes,
             idempotency,
             request_log: raw.request_log,
-            portal: raw.portal,
         })
     }
 

@@ -19,9 +19,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 use crate::gate::Gate;
-use crate::gateway::{self, Gateway};
+use crate::gateway::Gateway;
 use crate::head::MAX_HEAD_BYTES;
 use crate::reply::Body;
+use crate::request_path;
 
 /// errata's service for one connection: every request goes down the gateway's path.
 #[derive(Clone)]
@@ -43,9 +44,11 @@ impl hyper::service::Service<Request<Incoming>> for Service {
         let svc = self.clone();
         if svc.gateway.is_marked(&req) {
             let err = svc.refusal.lock().ok().and_then(|mut s| s.take());
-            return Box::pin(async move { Ok(gateway::gate_refusal(&svc.gateway, err)) });
+            return Box::pin(async move { Ok(request_path::gate_refusal(&svc.gateway, err)) });
         }
-        Box::pin(async move { Ok(gateway::handle(&svc.gateway, svc.worker, svc.peer, req).await) })
+        Box::pin(
+            async move { Ok(request_path::handle(&svc.gateway, svc.worker, svc.peer, req).await) },
+        )
     }
 }
 

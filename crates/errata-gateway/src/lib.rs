@@ -8,28 +8,20 @@
 // boxing them would cost an allocation there for nothing.
 #![allow(clippy::result_large_err)]
 
-pub mod admin;
-pub mod admin_openapi;
 pub mod auth;
 pub mod client_ip;
 pub mod config;
 pub mod conn;
-pub mod console_ui;
 pub mod gate;
 pub mod gateway;
 pub mod head;
 pub mod idempotency;
-pub mod keys;
-pub mod limits;
-pub mod manage;
 pub mod metrics;
 pub mod proxy;
 pub mod reply;
-pub mod reqlog;
+pub mod request_path;
 pub mod respond;
-pub mod serve;
 pub mod stage;
-pub mod store;
 pub mod success_meta;
 pub mod tls;
 pub mod upstream;

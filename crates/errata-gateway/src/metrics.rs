@@ -10,39 +10,6 @@ use std::time::Duration;
 
 use errata_core::Catalog;
 use metrics::{Counter, Histogram};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-
-use crate::idempotency::Outcome;
-
-static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-
-/// Installs the process-wide recorder once; later calls share it.
-pub fn install() -> Option<&'static PrometheusHandle> {
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    metrics_exporter_prometheus::Matcher::Full(
-                        "errata_request_duration_seconds".into(),
-                    ),
-                    &[
-                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                        5.0, 10.0,
-                    ],
-                )
-                .ok()?
-                .build_recorder();
-            let handle = recorder.handle();
-            metrics::set_global_recorder(recorder).ok()?;
-            Some(handle)
-        })
-        .as_ref()
-}
-
-/// The text exposition of every metric.
-pub fn render() -> String {
-    install().map(PrometheusHandle::render).unwrap_or_default()
-}
 
 /// Statuses with a handle slot (100 to 599).
 const STATUSES: usize = 500;
@@ -61,26 +28,6 @@ struct RouteMetrics {
 pub struct Metrics {
     routes: Vec<RouteMetrics>,
     limiter: HashMap<&'static str, Counter>,
-    idempotency: IdempotencyCounters,
-}
-
-/// `errata_idempotency_total{outcome}`, one handle per outcome, made at start; cloned into
-/// the idempotency stage, whose claims count outcomes after the request has moved on.
-#[derive(Clone)]
-pub struct IdempotencyCounters([Counter; Outcome::ALL.len()]);
-
-impl IdempotencyCounters {
-    fn new() -> IdempotencyCounters {
-        IdempotencyCounters(
-            Outcome::ALL
-                .map(|o| metrics::counter!("errata_idempotency_total", "outcome" => o.as_str())),
-        )
-    }
-
-    /// One idempotency decision.
-    pub fn count(&self, outcome: Outcome) {
-        self.0[outcome as usize].increment(1);
-    }
 }
 
 /// The route name requests no route matched are counted under.
@@ -123,11 +70,7 @@ impl Metrics {
             )
         })
         .collect();
-        Metrics {
-            routes,
-            limiter,
-            idempotency: IdempotencyCounters::new(),
-        }
+        Metrics { routes, limiter }
     }
 
     /// The slot of requests no route matched.
@@ -164,11 +107,6 @@ impl Metrics {
                 _ => counter(&r.name, status, code).increment(1),
             },
         }
-    }
-
-    /// The idempotency stage's counters.
-    pub fn idempotency(&self) -> &IdempotencyCounters {
-        &self.idempotency
     }
 
     /// One limiter decision: `allowed`, a condition name, `fail_open` or `fail_closed`.

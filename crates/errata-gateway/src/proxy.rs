@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use crate::keys::Environment;
+use errata_store::keys::Environment;
 
 /// The prefix of every identity header errata sends upstream.
 pub const IDENTITY_PREFIX: &str = "x-errata-";

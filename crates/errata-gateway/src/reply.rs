@@ -6,11 +6,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::{Frame, SizeHint};
 
-use crate::idempotency::Recording;
-use crate::limits::Lease;
 use crate::upstream::UpstreamBody;
+use errata_store::counters::Lease;
 
 /// An answer's body.
 pub enum Body {
@@ -18,8 +18,9 @@ pub enum Body {
     Full(Option<Bytes>),
     /// The upstream's body; the lease is released when the body is done or dropped.
     Upstream(UpstreamBody, Option<Lease>),
-    /// An answer to a claimed idempotency key, copied aside as it streams.
-    Recorded(Box<Recording>),
+    /// An answer to a claimed idempotency key, copied aside as it streams (the idempotency
+    /// stage's recording body, boxed so that this one need not know it).
+    Recorded(UnsyncBoxBody<Bytes, hyper::Error>),
 }
 
 impl Body {
@@ -44,7 +45,7 @@ impl hyper::body::Body for Body {
         match self.get_mut() {
             Body::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Body::Upstream(body, _) => Pin::new(body).poll_frame(cx),
-            Body::Recorded(body) => Pin::new(body.as_mut()).poll_frame(cx),
+            Body::Recorded(body) => Pin::new(body).poll_frame(cx),
         }
     }
 

@@ -9,9 +9,9 @@
 use http::{Response, header};
 use http_body_util::BodyExt;
 
-use crate::limits::{Lease, Window};
 use crate::reply::Body;
 use crate::upstream::UpstreamBody;
+use errata_store::counters::{Lease, Window};
 
 /// The largest body rewritten.
 pub const MAX_BYTES: u64 = 256 * 1024;

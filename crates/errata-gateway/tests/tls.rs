@@ -2,14 +2,15 @@
 //! reaching the next connection (and not disturbing open ones), a bad client handshake leaving
 //! other connections alone, and an upstream certificate from the wrong CA refused clearly.
 
-mod support;
+#[path = "../../errata/tests/support/certs.rs"]
+mod certs;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use certs::{TestCa, client_config, temp_dir};
 use errata_gateway::tls::{self, CertReloader, Protocol, TlsFiles, UpstreamTls};
 use rustls::pki_types::{CertificateDer, ServerName};
-use support::certs::{TestCa, client_config, temp_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};

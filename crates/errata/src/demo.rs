@@ -7,11 +7,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use errata_gateway::config::Config;
-use errata_gateway::limits::SystemClock;
-use errata_gateway::manage;
-use errata_gateway::serve;
-use errata_gateway::store::NewKey;
+use errata::config::Config;
+use errata::serve;
+use errata_admin::manage;
+use errata_store::counters::SystemClock;
+use errata_store::db::NewKey;
+use errata_store::keys::Environment;
 use tokio::net::TcpListener;
 
 /// The demo's policy: a plan roomy enough for the whole tour, a small one (5 a minute) for the
@@ -66,7 +67,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
 
 pub async fn run(base: Config) -> Result<(), String> {
     // The example service, in this process, on a free loopback port.
-    let catalog = Arc::new(base.catalog.clone());
+    let catalog = Arc::new(base.gateway.catalog.clone());
     let app = kaplaix_events::app(Arc::clone(&catalog), "sqlite::memory:")
         .await
         .map_err(|e| format!("cannot start the example service: {e}"))?;
@@ -83,21 +84,21 @@ pub async fn run(base: Config) -> Result<(), String> {
     let src = format!("upstream = \"http://{upstream_addr}\"\n{POLICY}");
     let mut cfg = Config::from_toml(&src, Path::new("."))
         .map_err(|d| format!("demo config: {}", d.render("demo")))?;
-    cfg.catalog = base.catalog;
+    cfg.gateway.catalog = base.gateway.catalog;
     let (store, counters) = serve::open_backends(&cfg).await?;
     let now = manage::now_secs();
     let key = |tenant: &str, name: &str, scopes: &[&str], plan: Option<&str>| NewKey {
         tenant: tenant.into(),
         name: name.into(),
-        environment: errata_gateway::keys::Environment::Test,
+        environment: Environment::Test,
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         plan: plan.map(str::to_owned),
         ..NewKey::default()
     };
     let issue = |k: NewKey| {
-        let (store, cfg) = (Arc::clone(&store), cfg.clone());
+        let (store, admin) = (Arc::clone(&store), cfg.admin());
         async move {
-            manage::create(&store, &cfg, &k, now)
+            manage::create(&store, &admin, &k, now)
                 .await
                 .map(|i| i.secret)
                 .map_err(|e| e.to_string())
@@ -110,7 +111,7 @@ pub async fn run(base: Config) -> Result<(), String> {
         limited: issue(key("acme", "rate-limited", &["events:write"], Some("free"))).await?,
     };
 
-    let listener = bind(base.listen).await?;
+    let listener = bind(base.gateway.listen).await?;
     let admin = bind(base.admin_listen).await?;
     let running =
         serve::start(cfg, store, counters, Arc::new(SystemClock), listener, admin).await?;

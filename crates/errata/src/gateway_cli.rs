@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use errata_gateway::config::{Config, Limits};
-use errata_gateway::keys::Environment;
-use errata_gateway::manage;
-use errata_gateway::store::{self, KeyRecord, NewKey};
+use errata::config::Config;
+use errata_admin::manage;
+use errata_store::db::{self, KeyRecord, NewKey};
+use errata_store::keys::Environment;
+use errata_store::plans::Limits;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -163,7 +164,7 @@ fn parse_time(flag: &str, v: &str) -> Result<i64, String> {
         })
 }
 
-fn print_request(r: &errata_gateway::reqlog::Record) {
+fn print_request(r: &errata_store::reqlog::Record) {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(r.time_ms) * 1_000_000)
         .ok()
         .and_then(|t| {
@@ -190,11 +191,14 @@ pub fn requests(cmd: RequestsCommand) -> Result<ExitCode, String> {
         let (RequestsCommand::Show { at, .. } | RequestsCommand::List { at, .. }) = &cmd;
         let mut cfg = load_config(at.config.as_deref())?;
         if let Some(url) = &at.store {
-            cfg.store_url = url.clone();
+            cfg.gateway.store_url = url.clone();
         }
-        let store = store::open(&cfg.store_url)
-            .await
-            .map_err(|e| format!("cannot open the key store {}: {e}", cfg.store_url))?;
+        let store = db::open(&cfg.gateway.store_url).await.map_err(|e| {
+            format!(
+                "cannot open the key store {}: {e}",
+                cfg.gateway.store_url
+            )
+        })?;
         match cmd {
             RequestsCommand::Show { id, .. } => {
                 let r = store
@@ -222,11 +226,11 @@ pub fn requests(cmd: RequestsCommand) -> Result<ExitCode, String> {
             } => {
                 let status = match status {
                     None => None,
-                    Some(s) => Some(store::StatusFilter::parse(&s).ok_or(format!(
+                    Some(s) => Some(db::StatusFilter::parse(&s).ok_or(format!(
                         "--status `{s}`: give a status such as 429 or a class such as 4xx"
                     ))?),
                 };
-                let q = store::RequestQuery {
+                let q = db::RequestQuery {
                     tenant,
                     key_id,
                     code,
@@ -292,11 +296,11 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         let generated_token = cfg.admin_token.is_none();
         rt.block_on(async {
             let (upstream, store, counters) = (
-                cfg.upstream.clone(),
-                cfg.store_url.clone(),
-                cfg.counters_url.clone(),
+                cfg.gateway.upstream.clone(),
+                cfg.gateway.store_url.clone(),
+                cfg.gateway.counters_url.clone(),
             );
-            errata_gateway::serve::run(cfg, |r| {
+            errata::serve::run(cfg, |r| {
                 let admin = if generated_token {
                     format!("http://{} (token for this run: {})", r.admin_addr, r.admin_token)
                 } else {
@@ -354,11 +358,11 @@ pub fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
         };
         let mut cfg = load_config(at.config.as_deref())?;
         if let Some(url) = &at.store {
-            cfg.store_url = url.clone();
+            cfg.gateway.store_url = url.clone();
         }
-        let store = store::open(&cfg.store_url)
+        let store = db::open(&cfg.gateway.store_url)
             .await
-            .map_err(|e| format!("cannot open the key store {}: {e}", cfg.store_url))?;
+            .map_err(|e| format!("cannot open the key store {}: {e}", cfg.gateway.store_url))?;
         let now = manage::now_secs();
         match cmd {
             KeysCommand::Create(c) => {
@@ -393,7 +397,7 @@ pub fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
                     limits,
                     expires_at: c.expires_in_days.map(|d| now + i64::from(d) * 86_400),
                 };
-                let issued = manage::create(&store, &cfg, &new, now)
+                let issued = manage::create(&store, &cfg.admin(), &new, now)
                     .await
                     .map_err(|e| e.to_string())?;
                 if c.json {
@@ -437,7 +441,7 @@ pub fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
                 print_key(&k);
             }
             KeysCommand::Rotate { id, .. } => {
-                let issued = manage::rotate(&store, &cfg, &id, now)
+                let issued = manage::rotate(&store, &cfg.admin(), &id, now)
                     .await
                     .map_err(|e| e.to_string())?;
                 print_key(&issued.key);

@@ -4,9 +4,9 @@
 //! twice: in plain text, and over TLS to both PostgreSQL (`verify-full`) and Redis (`rediss://`
 //! with a private CA).
 
-#[path = "../../errata-gateway/tests/support/certs.rs"]
+#[path = "support/certs.rs"]
 mod certs;
-#[path = "../../errata-gateway/tests/support/services.rs"]
+#[path = "support/services.rs"]
 mod services;
 
 use std::io::{BufRead, BufReader};

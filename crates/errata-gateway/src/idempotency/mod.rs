@@ -12,12 +12,7 @@
 //! mid-stream) is released, so a retry runs again; a claim that is never released (its instance
 //! died) lapses after the in-flight TTL. Routes without `idempotency = true` never get here.
 
-mod memory;
-mod record;
 mod recorder;
-mod redis;
-mod settings;
-mod store;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -30,17 +25,15 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 
-pub use memory::MemoryRecords;
-pub use record::{REPLAYED, Record, recordable};
+pub use errata_store::idempotency::{
+    Fingerprint, Found, IN_FLIGHT_SLACK, MemoryRecords, NewClaim, REPLAYED, Record, Records,
+    RecordsError, RedisRecords, Settings, recordable,
+};
 pub use recorder::Recording;
-pub use redis::RedisRecords;
-pub(crate) use settings::RawSettings;
-pub use settings::{IN_FLIGHT_SLACK, Settings};
-pub use store::{Fingerprint, Found, NewClaim, Records, RecordsError};
 
-use crate::config::{Config, FailurePolicy, Route};
-use crate::limits::Clock;
-use crate::metrics::IdempotencyCounters;
+use errata_store::counters::{Clock, FailurePolicy};
+
+use crate::config::{Config, Route};
 use crate::reply::Body;
 use crate::upstream::ProxyBody;
 
@@ -98,6 +91,25 @@ pub enum Begin {
     Replay(Response<Body>),
 }
 
+/// `errata_idempotency_total{outcome}`, one handle per outcome, made at start; shared by
+/// the stage's claims, which count outcomes after the request has moved on.
+#[derive(Clone)]
+pub struct IdempotencyCounters([metrics::Counter; Outcome::ALL.len()]);
+
+impl IdempotencyCounters {
+    fn new() -> IdempotencyCounters {
+        IdempotencyCounters(
+            Outcome::ALL
+                .map(|o| metrics::counter!("errata_idempotency_total", "outcome" => o.as_str())),
+        )
+    }
+
+    /// One idempotency decision.
+    pub fn count(&self, outcome: Outcome) {
+        self.0[outcome as usize].increment(1);
+    }
+}
+
 /// The idempotency stage, shared by all requests.
 #[derive(Clone)]
 pub struct Idempotency {
@@ -127,7 +139,6 @@ impl Idempotency {
         config: &Config,
         records: Arc<dyn Records>,
         clock: Arc<dyn Clock>,
-        counters: IdempotencyCounters,
         request_id_header: &str,
     ) -> Idempotency {
         let s = &config.idempotency;
@@ -136,7 +147,7 @@ impl Idempotency {
             inner: Arc::new(Inner {
                 records,
                 clock,
-                counters,
+                counters: IdempotencyCounters::new(),
                 header: s.header.clone(),
                 ttl_ms: ms(s.ttl),
                 in_flight_ms: ms(s.in_flight_ttl(config.response_timeout)),
@@ -278,7 +289,7 @@ impl Idempotency {
             } if fingerprint == claim.fingerprint => {
                 self.inner.counters.count(Outcome::Replayed);
                 *log = Outcome::Replayed.as_str();
-                Ok(Begin::Replay(record.replay()))
+                Ok(Begin::Replay(replay(&record)))
             }
             Found::InFlight { .. } | Found::Done { .. } => refuse(Outcome::Mismatch, log),
         }
@@ -451,6 +462,22 @@ pub async fn record(claim: Option<Claim>, res: Response<Body>) -> Response<Body>
     let max = claim.inner.max_record_bytes;
     let body = recorder::Recording::start(body, claim, head, max).await;
     Response::from_parts(parts, body)
+}
+
+/// A recorded answer again, marked as a replay.
+fn replay(record: &Record) -> Response<Body> {
+    let mut res = Response::new(Body::full(record.body.clone()));
+    *res.status_mut() = http::StatusCode::from_u16(record.status).unwrap_or(http::StatusCode::OK);
+    let headers = res.headers_mut();
+    for (n, v) in &record.headers {
+        headers.append(n.clone(), v.clone());
+    }
+    headers.insert(REPLAYED, http::HeaderValue::from_static("true"));
+    if let Some(code) = &record.code {
+        res.extensions_mut()
+            .insert(crate::respond::RenderedCode(code.clone()));
+    }
+    res
 }
 
 #[cfg(test)]

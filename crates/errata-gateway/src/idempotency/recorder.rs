@@ -9,10 +9,11 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
 
 use super::Claim;
-use super::record::Record;
 use crate::reply::Body;
+use errata_store::idempotency::Record;
 
 /// The recorded part of the response head.
 pub(crate) struct Head {
@@ -89,7 +90,7 @@ impl Recording {
             pending.into_store().await;
             return body;
         }
-        Body::Recorded(Box::new(Recording {
+        Body::Recorded(UnsyncBoxBody::new(Recording {
             inner: body,
             state: State::Recording(Box::new(pending)),
         }))

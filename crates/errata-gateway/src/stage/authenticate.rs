@@ -8,7 +8,7 @@ use http::HeaderMap;
 use crate::auth::{self, KeySource};
 use crate::config::Route;
 use crate::gateway::Gateway;
-use crate::store::KeyRecord;
+use errata_store::db::KeyRecord;
 
 /// The verified key of a request and the header it came in.
 pub struct Caller {

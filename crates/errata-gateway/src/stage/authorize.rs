@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use errata_core::{ApiError, Condition};
 
 use crate::config::{Config, EnvironmentRule, Route};
-use crate::keys::Environment;
-use crate::store::KeyRecord;
+use errata_store::db::KeyRecord;
+use errata_store::keys::Environment;
 
 /// Whether the key may use the route from `ip`.
 pub fn authorize(cfg: &Config, route: &Route, rec: &KeyRecord, ip: IpAddr) -> Result<(), ApiError> {

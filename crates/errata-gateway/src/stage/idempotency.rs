@@ -8,7 +8,9 @@ use errata_core::ApiError;
 use http::{Request, Response};
 use hyper::body::Incoming;
 
-use crate::config::{LimitScope, Route};
+use errata_store::plans::LimitScope;
+
+use crate::config::Route;
 use crate::gateway::{Gateway, Trace};
 pub use crate::idempotency::Begin;
 use crate::idempotency::{self, Claim};

@@ -6,10 +6,13 @@ use std::fmt::Write as _;
 use errata_core::{ApiError, Condition};
 use http::header::{HeaderName, HeaderValue};
 
-use crate::config::{FailurePolicy, LimitScope, Limits, Route};
+use errata_store::counters::FailurePolicy;
+use errata_store::plans::{LimitScope, Limits};
+
+use crate::config::Route;
 use crate::gateway::Gateway;
-use crate::limits::{Lease, Outcome, Verdict, Window};
-use crate::store::KeyRecord;
+use errata_store::counters::{Lease, Outcome, Verdict, Window};
+use errata_store::db::KeyRecord;
 
 /// What the limits admitted: the concurrency lease to hold while the answer streams, and the
 /// windows for the rate-limit headers.

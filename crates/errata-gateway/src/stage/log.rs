@@ -8,8 +8,8 @@ use http::header::HeaderValue;
 
 use crate::gateway::{Gateway, Trace};
 use crate::reply::Body;
-use crate::reqlog::Record;
 use crate::respond::RenderedCode;
+use errata_store::reqlog::Record;
 
 /// Stamps the request id on the answer, counts it, logs it and records it.
 pub fn finish(

@@ -1,0 +1,72 @@
+//! What the admin API works on ([`Admin`], shared by every handler) and the catalog errors its
+//! handlers answer with when the store or a key operation fails.
+
+use std::sync::Arc;
+
+use errata_axum::Error;
+use errata_core::{ApiError, Condition};
+use errata_store::db::KeyStore;
+use errata_store::key_cache::KeyCache;
+use errata_store::reqlog::Recorder;
+
+use crate::config::AdminConfig;
+use crate::manage::ManageError;
+use crate::portal_token::PortalSigner;
+use crate::sessions::Sessions;
+
+/// What the admin API works on.
+pub struct Admin {
+    pub config: Arc<AdminConfig>,
+    pub catalog: Arc<errata_core::Catalog>,
+    pub store: Arc<dyn KeyStore>,
+    pub cache: Arc<KeyCache>,
+    pub token: String,
+    pub recorder: Arc<Recorder>,
+    pub sessions: Sessions,
+    pub portal: PortalSigner,
+}
+
+impl Admin {
+    /// The admin state over a gateway's store, key cache and request log: `token` opens
+    /// everything, the portal's links are signed as `config.portal` says.
+    pub fn new(
+        config: AdminConfig,
+        catalog: Arc<errata_core::Catalog>,
+        store: Arc<dyn KeyStore>,
+        cache: Arc<KeyCache>,
+        recorder: Arc<Recorder>,
+        token: String,
+    ) -> Admin {
+        let portal = PortalSigner::from_config(&config.portal);
+        Admin {
+            config: Arc::new(config),
+            catalog,
+            store,
+            cache,
+            token,
+            recorder,
+            sessions: Sessions::default(),
+            portal,
+        }
+    }
+}
+
+pub type Shared = axum::extract::State<Arc<Admin>>;
+
+/// The catalog error for a failed key operation.
+pub fn manage_error(e: ManageError, id: &str) -> Error {
+    match e {
+        ManageError::Invalid(v) => Error::invalid_fields(v),
+        ManageError::NotFound => Error::not_found("API key", id),
+        ManageError::Store(e) => store_error(e),
+    }
+}
+
+/// A store failure: logged, and the catalog's unavailable code with a short retry.
+pub fn store_error(e: errata_store::db::StoreError) -> Error {
+    tracing::error!(error = %e, "admin: key store failed");
+    ApiError::condition(Condition::ServiceUnavailable)
+        .arg("retry_after", 1)
+        .retry_after(1)
+        .into()
+}

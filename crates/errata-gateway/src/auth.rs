@@ -1,0 +1,96 @@
+//! Authentication: the key from the request, its hash, the verified-key cache
+//! ([`errata_store::key_cache`]), the store; then the distinct conditions missing, malformed,
+//! unknown, revoked and expired.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use errata_core::{ApiError, Condition};
+use http::HeaderMap;
+
+use errata_store::db::{KeyRecord, KeyStore};
+use errata_store::keys;
+
+pub use errata_store::key_cache::{
+    Answer, DEFAULT_CAPACITY, DEFAULT_MAX_STALE, KeyCache, Unavailable,
+};
+
+/// Where the key came from, so it can be stripped before proxying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    Authorization,
+    XApiKey,
+}
+
+/// The presented key, if any, per the accepted headers. An `Authorization` header that is not
+/// `Bearer` is a malformed key, not a missing one.
+pub fn presented_key<'h>(
+    headers: &'h HeaderMap,
+    accepted: &[String],
+) -> Result<Option<(&'h str, KeySource)>, Condition> {
+    for h in accepted {
+        match h.as_str() {
+            "authorization" => {
+                if let Some(v) = headers.get(http::header::AUTHORIZATION) {
+                    let v = v.to_str().map_err(|_| Condition::MalformedKey)?;
+                    let (scheme, token) = v.split_once(' ').ok_or(Condition::MalformedKey)?;
+                    if !scheme.eq_ignore_ascii_case("bearer") {
+                        return Err(Condition::MalformedKey);
+                    }
+                    return Ok(Some((token.trim(), KeySource::Authorization)));
+                }
+            }
+            "x-api-key" => {
+                if let Some(v) = headers.get("x-api-key") {
+                    let v = v.to_str().map_err(|_| Condition::MalformedKey)?;
+                    return Ok(Some((v.trim(), KeySource::XApiKey)));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Verifies a presented key.
+pub async fn verify(
+    prefix: &str,
+    key: &str,
+    store: &dyn KeyStore,
+    cache: &KeyCache,
+    store_timeout: Duration,
+    now_secs: i64,
+) -> Result<Arc<KeyRecord>, ApiError> {
+    if keys::parse(prefix, key).is_none() {
+        return Err(ApiError::condition(Condition::MalformedKey));
+    }
+    let hash = keys::hash(key);
+    let rec = match cache.answer(&hash, store, store_timeout).await {
+        Ok(Some(rec)) => rec,
+        Ok(None) => return Err(ApiError::condition(Condition::UnknownKey)),
+        Err(Unavailable::Failed(e)) => {
+            tracing::warn!(error = %e, "key store failed; refusing unverified key");
+            return Err(unavailable());
+        }
+        Err(Unavailable::TimedOut) => {
+            tracing::warn!(
+                timeout_ms = store_timeout.as_millis() as u64,
+                "key store timed out; refusing unverified key"
+            );
+            return Err(unavailable());
+        }
+    };
+    if rec.revoked_at.is_some() {
+        return Err(ApiError::condition(Condition::RevokedKey));
+    }
+    if rec.expires_at.is_some_and(|e| e <= now_secs) {
+        return Err(ApiError::condition(Condition::ExpiredKey));
+    }
+    Ok(rec)
+}
+
+fn unavailable() -> ApiError {
+    ApiError::condition(Condition::ServiceUnavailable)
+        .arg("retry_after", 1)
+        .retry_after(1)
+}

@@ -1,0 +1,307 @@
+//! Running errata: the gateway's workers and the admin listener over one store, the background
+//! tasks (revocation poll, last-used flush, request-log flush) and graceful shutdown (stop
+//! accepting, drain in-flight requests within a bound).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use errata_admin::Admin;
+use errata_gateway::gateway::Gateway;
+use errata_gateway::tls::{self, CertReloader};
+use errata_gateway::worker;
+use errata_store::counters::{self, Clock, Counters, SystemClock};
+use errata_store::db::{self, KeyStore};
+use errata_store::keys;
+
+use crate::config::Config;
+
+/// How often the store's change marker is polled; a key revoked by another process (the CLI,
+/// another instance) stops working within this bound plus one store round trip.
+pub const REVOCATION_POLL: Duration = Duration::from_millis(100);
+
+/// How often last-used times are written back.
+pub const LAST_USED_FLUSH: Duration = Duration::from_secs(5);
+
+/// A running gateway.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub admin_token: String,
+    pub gateway: Arc<Gateway>,
+    /// The admin API's state (its configuration, sessions, portal signer).
+    pub admin: Arc<Admin>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, waits for in-flight requests up to the configured grace, then returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let grace = self.gateway.config.shutdown_grace;
+        for t in self.tasks {
+            if tokio::time::timeout(grace, t).await.is_err() {
+                tracing::warn!("shutdown grace elapsed with requests still in flight");
+            }
+        }
+    }
+}
+
+/// Opens the store and counters a config names.
+pub async fn open_backends(cfg: &Config) -> Result<(Arc<dyn KeyStore>, Arc<dyn Counters>), String> {
+    let cfg = &cfg.gateway;
+    let store = db::open(&cfg.store_url)
+        .await
+        .map_err(|e| format!("cannot open the key store {}: {e}", cfg.store_url))?;
+    let counters = counters::open(&cfg.counters_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((store, counters))
+}
+
+/// Starts the gateway on a bound public listener (every worker accepts from it) and a bound
+/// admin listener, with the given backends and clock.
+pub async fn start(
+    cfg: Config,
+    store: Arc<dyn KeyStore>,
+    counters: Arc<dyn Counters>,
+    clock: Arc<dyn Clock>,
+    listener: TcpListener,
+    admin_listener: TcpListener,
+) -> Result<Running, String> {
+    let listener = listener.into_std().map_err(|e| e.to_string())?;
+    let listeners = (0..cfg.gateway.workers.max(1))
+        .map(|_| listener.try_clone())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cannot share the public listener: {e}"))?;
+    start_on(cfg, store, counters, clock, listeners, admin_listener).await
+}
+
+/// Starts the gateway with one public listener per worker.
+pub async fn start_on(
+    cfg: Config,
+    store: Arc<dyn KeyStore>,
+    counters: Arc<dyn Counters>,
+    clock: Arc<dyn Clock>,
+    listeners: Vec<std::net::TcpListener>,
+    admin_listener: TcpListener,
+) -> Result<Running, String> {
+    errata_admin::prometheus::install();
+    let admin_token = cfg
+        .admin_token
+        .clone()
+        .unwrap_or_else(|| keys::generate("admin", keys::Environment::Live).plaintext);
+    let admin_config = cfg.admin();
+    let admin_tls = cfg.admin_tls.clone();
+    let mut gateway_config = cfg.gateway;
+    gateway_config.workers = listeners.len().max(1);
+    let gateway = Gateway::new(gateway_config, Arc::clone(&store), counters, clock)?;
+    let addr = listeners
+        .first()
+        .ok_or("no public listener")?
+        .local_addr()
+        .map_err(|e| e.to_string())?;
+    let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
+    let (tx, rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+
+    // TLS on the public listener: the certificate is loaded now (a bad one stops the start)
+    // and followed on disk from then on.
+    let tls = match &gateway.config.tls {
+        None => None,
+        Some(files) => {
+            let cert = CertReloader::load(files).map_err(|e| e.to_string())?;
+            let config = tls::server::config(Arc::clone(&cert), true)
+                .map_err(|e| format!("TLS setup failed: {e}"))?;
+            let mut stop = rx.clone();
+            tasks.push(tokio::spawn(cert.watch(
+                tls::reload::RELOAD_POLL,
+                async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                },
+            )));
+            Some(tokio_rustls::TlsAcceptor::from(config))
+        }
+    };
+    for done in worker::spawn(&gateway, listeners, &rx, tls)? {
+        tasks.push(tokio::spawn(async move {
+            let _ = done.await;
+        }));
+    }
+
+    let admin_state = Arc::new(Admin::new(
+        admin_config,
+        Arc::clone(&gateway.catalog),
+        Arc::clone(&gateway.store),
+        Arc::clone(&gateway.cache),
+        Arc::clone(&gateway.recorder),
+        admin_token.clone(),
+    ));
+    let admin_app = errata_admin::router(Arc::clone(&admin_state));
+    let mut stop = rx.clone();
+    if let Some(files) = &admin_tls {
+        let cert = CertReloader::load(files).map_err(|e| e.to_string())?;
+        let config = tls::server::config(Arc::clone(&cert), false)
+            .map_err(|e| format!("TLS setup failed: {e}"))?;
+        let mut watch_stop = rx.clone();
+        tasks.push(tokio::spawn(cert.watch(
+            tls::reload::RELOAD_POLL,
+            async move {
+                let _ = watch_stop.wait_for(|s| *s).await;
+            },
+        )));
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        tasks.push(tokio::spawn(tls::server::serve_admin(
+            admin_listener,
+            acceptor,
+            admin_app,
+            stop,
+        )));
+    } else {
+        tasks.push(tokio::spawn(async move {
+            let res = axum::serve(admin_listener, admin_app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = res {
+                tracing::error!(error = %e, "admin listener failed");
+            }
+        }));
+    }
+
+    // Revocation: poll the store's change marker; any change forgets every cached verification.
+    let gw = Arc::clone(&gateway);
+    let mut stop = rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut last = None;
+        let mut tick = tokio::time::interval(REVOCATION_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+            match tokio::time::timeout(gw.config.store_timeout, gw.store.change_marker()).await {
+                Ok(Ok(m)) => {
+                    if last.is_some_and(|l| l != m) {
+                        gw.cache.clear();
+                    }
+                    last = Some(m);
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "revocation poll failed"),
+                Err(_) => tracing::warn!("revocation poll timed out"),
+            }
+        }
+    }));
+
+    // Where the store pushes changes (PostgreSQL NOTIFY), forget at once rather than at the
+    // next poll.
+    if let Some(mut changes) = store.watch_changes() {
+        let gw = Arc::clone(&gateway);
+        let mut stop = rx.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    msg = changes.recv() => match msg {
+                        Some(()) => gw.cache.clear(),
+                        None => break,
+                    },
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+        }));
+    }
+
+    // Last-used times, written in batches.
+    let gw = Arc::clone(&gateway);
+    let mut stop = rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(LAST_USED_FLUSH);
+        loop {
+            let stopping = tokio::select! {
+                _ = tick.tick() => false,
+                _ = stop.wait_for(|s| *s) => true,
+            };
+            let used = gw.take_last_used();
+            if !used.is_empty()
+                && let Err(e) = gw.store.touch(&used).await
+            {
+                tracing::warn!(error = %e, "could not record last use of keys");
+            }
+            if stopping {
+                break;
+            }
+        }
+    }));
+
+    // The request log and usage, written in batches off the request path.
+    tasks.push(tokio::spawn(errata_store::flush::run(
+        Arc::clone(&gateway.recorder),
+        Arc::clone(&store),
+        Arc::clone(&gateway.clock),
+        rx.clone(),
+    )));
+
+    Ok(Running {
+        addr,
+        admin_addr,
+        admin_token,
+        gateway,
+        admin: admin_state,
+        shutdown: tx,
+        tasks,
+    })
+}
+
+/// Runs until SIGTERM or SIGINT, then shuts down gracefully. `ready` is called once both
+/// listeners are bound.
+pub async fn run(cfg: Config, ready: impl FnOnce(&Running)) -> Result<(), String> {
+    let (store, counters) = open_backends(&cfg).await?;
+    let listeners = worker::bind(cfg.gateway.listen, cfg.gateway.workers)
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.gateway.listen))?;
+    let admin_listener = TcpListener::bind(cfg.admin_listen)
+        .await
+        .map_err(|e| format!("cannot listen on {} (admin): {e}", cfg.admin_listen))?;
+    let running = start_on(
+        cfg,
+        store,
+        counters,
+        Arc::new(SystemClock),
+        listeners,
+        admin_listener,
+    )
+    .await?;
+    ready(&running);
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining in-flight requests");
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

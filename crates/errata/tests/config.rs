@@ -1,0 +1,216 @@
+//! The gateway config is validated up front, every problem with its line and the fix.
+
+use std::path::Path;
+
+use errata::config::Config;
+
+#[test]
+fn every_problem_is_reported_with_its_line() {
+    let src = r#"listen = "localhost"
+upstream = "ftp://example.com"
+store = "mysql://db"
+key_prefix = "Klyr_"
+trusted_proxies = ["10.0.0.0/33"]
+key_headers = ["cookie"]
+
+[limits]
+default_plan = "gold"
+
+[plans.free]
+rate = 0
+
+[[routes]]
+path = "v1"
+methods = ["FETCH"]
+plans = ["platinum"]
+feature = "teleport"
+"#;
+    let out = Config::from_toml(src, Path::new("."))
+        .unwrap_err()
+        .render("errata.toml");
+    for expected in [
+        "errata.toml:1:10: error: `localhost` is not a socket address",
+        "errata.toml:2:12: error: upstream `ftp://example.com` is not an http:// URL",
+        "errata.toml:3:9: error: store `mysql://db` is not a sqlite: or postgres:// URL",
+        "errata.toml:4:14: error: key_prefix `Klyr_` must be 1 to 16 lower-case letters or digits",
+        "errata.toml:5:20: error: trusted proxy `10.0.0.0/33` is not an IP address or CIDR",
+        "errata.toml:6:16: error: `cookie` is not a key header errata reads",
+        "errata.toml:9:16: error: default_plan `gold` is not defined",
+        "errata.toml:11:1: error: plan `free` has a zero rate or window",
+        "errata.toml:15:8: error: route path `v1` must start with /",
+        "errata.toml:16:12: error: `FETCH` is not an HTTP method",
+        "errata.toml:17:10: error: route `v1` names plan `platinum`, which is not defined",
+        "errata.toml:18:11: error: no plan includes feature `teleport`",
+    ] {
+        assert!(out.contains(expected), "missing:\n{expected}\nin:\n{out}");
+    }
+    assert!(out.contains("help: write an IP and a port"));
+}
+
+#[test]
+fn unknown_keys_and_bad_toml_name_the_line() {
+    let out = Config::from_toml(
+        "listen = \"127.0.0.1:1\"\nupstreams = \"x\"\n",
+        Path::new("."),
+    )
+    .unwrap_err()
+    .render("g.toml");
+    assert!(
+        out.starts_with("g.toml:2:1: error: unknown field `upstreams`"),
+        "{out}"
+    );
+    let out = Config::from_toml("listen = \n", Path::new("."))
+        .unwrap_err()
+        .render("g.toml");
+    assert!(out.starts_with("g.toml:1:"), "{out}");
+}
+
+#[test]
+fn a_broken_catalog_is_reported_through_the_config() {
+    let dir = std::env::temp_dir().join(format!("errata-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("bad.toml"), "name = \"x\"\n").unwrap();
+    std::fs::write(dir.join("errata.toml"), "catalog = \"bad.toml\"\n").unwrap();
+    let err = Config::from_file(&dir.join("errata.toml")).unwrap_err();
+    assert!(err.contains("errata.toml:1:11: error: catalog"), "{err}");
+    assert!(
+        err.contains("bad.toml:1:1: error: missing field `envelope`"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_embedded_defaults_need_no_file() {
+    let c = Config::embedded();
+    assert_eq!(c.gateway.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.admin_listen.to_string(), "127.0.0.1:8081");
+    assert_eq!(c.gateway.store_url, "sqlite://errata-keys.db");
+    assert_eq!(c.gateway.counters_url, "memory://");
+    assert_eq!(c.gateway.catalog.name(), "errata");
+    assert_eq!(c.gateway.routes.len(), 1);
+    assert!(c.gateway.routes[0].auth);
+}
+
+#[test]
+fn workers_connections_and_the_head_timeout() {
+    let cfg = Config::from_toml(
+        "workers = 3\nmax_connections = 500\n[timeouts]\nheader_read_ms = 1500\n",
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(cfg.gateway.workers, 3);
+    assert_eq!(cfg.gateway.max_connections, 500);
+    assert_eq!(
+        cfg.gateway.header_read_timeout,
+        std::time::Duration::from_millis(1500)
+    );
+
+    let defaults = Config::embedded();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(defaults.gateway.workers, cores);
+    assert_eq!(defaults.gateway.max_connections, 10_000);
+    assert_eq!(
+        defaults.gateway.header_read_timeout,
+        std::time::Duration::from_secs(30)
+    );
+
+    let out = Config::from_toml("workers = 0\nmax_connections = -1\n", Path::new("."))
+        .unwrap_err()
+        .render("errata.toml");
+    for expected in [
+        "errata.toml:1:11: error: workers = 0 must be at least 1",
+        "errata.toml:2:19: error: max_connections = -1 must be at least 1",
+    ] {
+        assert!(out.contains(expected), "missing:\n{expected}\nin:\n{out}");
+    }
+}
+
+#[test]
+fn the_key_cache_is_configured_and_checked() {
+    let cfg = Config::from_toml(
+        "[timeouts]\nkey_cache_ms = 2000\n\n[key_cache]\ncapacity = 5000\nmax_stale_ms = 3000\n",
+        Path::new("."),
+    )
+    .expect("valid");
+    assert_eq!(cfg.gateway.key_cache_ttl, std::time::Duration::from_secs(2));
+    assert_eq!(cfg.gateway.key_cache_capacity, 5000);
+    assert_eq!(
+        cfg.gateway.key_cache_max_stale,
+        std::time::Duration::from_secs(3)
+    );
+
+    let defaults = Config::embedded();
+    assert_eq!(defaults.gateway.key_cache_capacity, 100_000);
+    assert_eq!(
+        defaults.gateway.key_cache_max_stale,
+        std::time::Duration::from_secs(5)
+    );
+
+    let out = Config::from_toml("[key_cache]\ncapacity = 0\n", Path::new("."))
+        .unwrap_err()
+        .render("errata.toml");
+    assert!(
+        out.starts_with("errata.toml:2:12: error: key_cache.capacity 0 is out of range"),
+        "{out}"
+    );
+    assert!(
+        out.contains("help: give the most verified keys to keep"),
+        "{out}"
+    );
+}
+
+#[path = "support/certs.rs"]
+mod certs;
+
+#[test]
+fn tls_settings_name_the_file_and_the_fix() {
+    let dir = certs::temp_dir("cfg");
+    let ca = certs::TestCa::new("config CA");
+    ca.leaf(&["localhost"]).write(&dir, "cert.pem", "key.pem");
+    ca.leaf(&["localhost"])
+        .write(&dir, "other.pem", "other.key");
+    ca.write(&dir, "ca.pem");
+    std::fs::write(dir.join("garbage.pem"), "not a certificate\n").unwrap();
+
+    let good = Config::from_toml(
+        "upstream = \"https://api.internal:8443\"\nupstream_ca = \"ca.pem\"\n\n[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n\n[admin.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n",
+        &dir,
+    )
+    .unwrap();
+    let tls = good.gateway.tls.as_ref().unwrap();
+    assert_eq!(
+        (&tls.cert, &tls.key),
+        (&dir.join("cert.pem"), &dir.join("key.pem"))
+    );
+    assert_eq!(good.admin_tls, good.gateway.tls);
+    assert_eq!(good.gateway.upstream_ca, Some(dir.join("ca.pem")));
+    assert!(
+        Config::embedded().gateway.tls.is_none(),
+        "plain HTTP stays the default"
+    );
+
+    let src = "upstream = \"http://127.0.0.1:3000\"\nupstream_ca = \"ca.pem\"\nstore = \"postgres://db/k?sslmode=verify-ca&sslrootcert=garbage.pem\"\ncounters = \"rediss://r:6380/?ca=nowhere.pem\"\n\n[tls]\ncert = \"missing.pem\"\nkey = \"key.pem\"\n\n[admin.tls]\ncert = \"cert.pem\"\nkey = \"other.key\"\n";
+    let out = Config::from_toml(src, &dir)
+        .unwrap_err()
+        .render("errata.toml");
+    let d = dir.display();
+    for expected in [
+        "errata.toml:2:15: error: upstream_ca is set but the upstream is not https://".to_owned(),
+        format!(
+            "errata.toml:3:9: error: store: {d}/garbage.pem: the sslrootcert CA bundle holds no certificate"
+        ),
+        format!(
+            "errata.toml:4:12: error: counters: {d}/nowhere.pem: cannot read the counters `ca` CA bundle"
+        ),
+        format!("errata.toml:7:8: error: {d}/missing.pem: cannot read the certificate chain"),
+        "help: point `cert` at the PEM certificate chain (leaf first)".to_owned(),
+        format!(
+            "errata.toml:12:7: error: {d}/other.key: the private key does not match the certificate in {d}/cert.pem"
+        ),
+        "help: use the key the certificate was issued for".to_owned(),
+    ] {
+        assert!(out.contains(&expected), "missing:\n{expected}\nin:\n{out}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
