@@ -9,11 +9,8 @@ use errata_core::{ApiError, Condition};
 use http::HeaderMap;
 
 use errata_store::db::{KeyRecord, KeyStore};
+use errata_store::key_cache::{KeyCache, Unavailable};
 use errata_store::keys;
-
-pub use errata_store::key_cache::{
-    Answer, DEFAULT_CAPACITY, DEFAULT_MAX_STALE, KeyCache, Unavailable,
-};
 
 /// Where the key came from, so it can be stripped before proxying.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

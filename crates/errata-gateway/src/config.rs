@@ -13,9 +13,9 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
-use errata_store::Report;
 use errata_store::counters::FailurePolicy;
 use errata_store::plans::{LimitScope, Limits, Plan, RawPlan, plans_from_raw};
+use errata_store::{At, Report};
 
 /// Which key environment a route accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
@@ -166,9 +166,6 @@ pub struct RawTls {
     pub key: Spanned<String>,
 }
 
-/// A position in the source from a byte offset: (line, column).
-pub type At<'a> = &'a dyn Fn(usize) -> (usize, usize);
-
 /// A listener's address, or `default` when it is not given.
 pub fn socket_addr(
     s: &Option<Spanned<String>>,
@@ -285,20 +282,9 @@ fn yes() -> bool {
 pub const DEFAULT_STORE: &str = "sqlite://errata-keys.db";
 
 impl Config {
-    /// The embedded defaults: no file needed.
-    pub fn embedded() -> Config {
-        Config::from_toml("", Path::new(".")).expect("the empty config is valid")
-    }
-
-    /// Reads and validates a config file; relative paths in it resolve against its folder.
-    pub fn from_file(path: &Path) -> Result<Config, String> {
-        let src = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: error: cannot read: {e}", path.display()))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Config::from_toml(&src, base).map_err(|d| d.render(&path.display().to_string()))
-    }
-
-    /// Validates config source, collecting every problem.
+    /// Validates config source, collecting every problem of the gateway's keys and the state's
+    /// sections. The `errata` binary's `Config` reads the whole file (the admin side's sections
+    /// too) and calls this.
     pub fn from_toml(src: &str, base: &Path) -> Result<Config, Diagnostics> {
         let lines = LineIndex::new(src);
         let at = |off: usize| lines.position(src, off);
@@ -542,7 +528,7 @@ impl Config {
         let ms = |v: Option<u64>, d: u64| Duration::from_millis(v.unwrap_or(d));
         let t = &raw.timeouts;
         let key_cache_capacity = match &raw.key_cache.capacity {
-            None => crate::auth::DEFAULT_CAPACITY,
+            None => errata_store::key_cache::DEFAULT_CAPACITY,
             Some(c) => {
                 let n = *c.get_ref();
                 if n == 0 || n > 100_000_000 {
@@ -708,10 +694,10 @@ impl Config {
             header_read_timeout: ms(t.header_read_ms, 30_000),
             workers,
             max_connections,
-            key_cache_max_stale: raw
-                .key_cache
-                .max_stale_ms
-                .map_or(crate::auth::DEFAULT_MAX_STALE, Duration::from_millis),
+            key_cache_max_stale: raw.key_cache.max_stale_ms.map_or(
+                errata_store::key_cache::DEFAULT_MAX_STALE,
+                Duration::from_millis,
+            ),
             key_cache_capacity,
             counters_failure: raw.failure.counters.unwrap_or_default(),
             limit_scope: raw.limits.scope.unwrap_or_default(),

@@ -12,16 +12,17 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Response};
 use hyper::body::Incoming;
 
-use crate::auth::KeyCache;
 use crate::config::Config;
 use crate::gate::Refusals;
-use crate::idempotency::{Idempotency, MemoryRecords};
+use crate::idempotency::Idempotency;
 use crate::metrics::Metrics;
 use crate::reply::Body;
 use crate::respond::raw_error;
 use crate::upstream::Upstream;
 use errata_store::counters::{Clock, Counters, Window};
 use errata_store::db::KeyStore;
+use errata_store::idempotency::MemoryRecords;
+use errata_store::key_cache::KeyCache;
 use errata_store::reqlog::Recorder;
 
 /// The header of the request the gate hands hyper in place of a head it refuses.

@@ -29,6 +29,9 @@ pub mod reqlog;
 /// fix. Each part of the state checks its own section of the configuration through one.
 pub type Report<'r> = &'r mut dyn FnMut((usize, usize), String, &str);
 
+/// A position in the configuration's source from a byte offset: (line, column).
+pub type At<'a> = &'a dyn Fn(usize) -> (usize, usize);
+
 /// Makes `ring` rustls's process-wide provider, for the libraries that open their own TLS
 /// connections (sqlx to PostgreSQL, redis to `rediss://`). Idempotent; a provider installed
 /// earlier is kept.

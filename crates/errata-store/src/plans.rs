@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::Report;
+use crate::{At, Report};
 
 /// Where a limit is counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
@@ -121,7 +121,7 @@ impl RawPlan {
 pub fn plans_from_raw(
     raw: &BTreeMap<String, Spanned<RawPlan>>,
     default_plan: &Option<Spanned<String>>,
-    at: &dyn Fn(usize) -> (usize, usize),
+    at: At<'_>,
     err: Report<'_>,
 ) -> (BTreeMap<String, Plan>, String) {
     let mut plans: BTreeMap<String, Plan> = raw

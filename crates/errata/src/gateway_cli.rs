@@ -193,12 +193,7 @@ pub fn requests(cmd: RequestsCommand) -> Result<ExitCode, String> {
         if let Some(url) = &at.store {
             cfg.gateway.store_url = url.clone();
         }
-        let store = db::open(&cfg.gateway.store_url).await.map_err(|e| {
-            format!(
-                "cannot open the key store {}: {e}",
-                cfg.gateway.store_url
-            )
-        })?;
+        let store = errata::serve::open_store(&cfg.gateway.store_url).await?;
         match cmd {
             RequestsCommand::Show { id, .. } => {
                 let r = store
@@ -360,9 +355,7 @@ pub fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
         if let Some(url) = &at.store {
             cfg.gateway.store_url = url.clone();
         }
-        let store = db::open(&cfg.gateway.store_url)
-            .await
-            .map_err(|e| format!("cannot open the key store {}: {e}", cfg.gateway.store_url))?;
+        let store = errata::serve::open_store(&cfg.gateway.store_url).await?;
         let now = manage::now_secs();
         match cmd {
             KeysCommand::Create(c) => {

@@ -52,13 +52,17 @@ impl Running {
     }
 }
 
+/// Opens the key store at `url`, with an error that names it.
+pub async fn open_store(url: &str) -> Result<Arc<dyn KeyStore>, String> {
+    db::open(url)
+        .await
+        .map_err(|e| format!("cannot open the key store {url}: {e}"))
+}
+
 /// Opens the store and counters a config names.
 pub async fn open_backends(cfg: &Config) -> Result<(Arc<dyn KeyStore>, Arc<dyn Counters>), String> {
-    let cfg = &cfg.gateway;
-    let store = db::open(&cfg.store_url)
-        .await
-        .map_err(|e| format!("cannot open the key store {}: {e}", cfg.store_url))?;
-    let counters = counters::open(&cfg.counters_url)
+    let store = open_store(&cfg.gateway.store_url).await?;
+    let counters = counters::open(&cfg.gateway.counters_url)
         .await
         .map_err(|e| e.to_string())?;
     Ok((store, counters))

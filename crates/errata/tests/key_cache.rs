@@ -16,8 +16,9 @@ use async_trait::async_trait;
 use errata::config::Config;
 use errata_admin::manage;
 use errata_core::Condition;
-use errata_gateway::auth::{self, KeyCache};
+use errata_gateway::auth;
 use errata_store::db::{self, KeyRecord, KeyStore, NewKey, StoreError};
+use errata_store::key_cache::KeyCache;
 use errata_store::keys::Environment;
 use tokio::sync::Semaphore;
 

@@ -25,11 +25,9 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 
-pub use errata_store::idempotency::{
-    Fingerprint, Found, IN_FLIGHT_SLACK, MemoryRecords, NewClaim, REPLAYED, Record, Records,
-    RecordsError, RedisRecords, Settings, recordable,
+use errata_store::idempotency::{
+    Fingerprint, Found, NewClaim, REPLAYED, Record, Records, recordable,
 };
-pub use recorder::Recording;
 
 use errata_store::counters::{Clock, FailurePolicy};
 

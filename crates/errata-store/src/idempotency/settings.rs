@@ -6,7 +6,7 @@ use http::HeaderName;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::Report;
+use crate::{At, Report};
 
 /// The section as written. Every key is optional.
 #[derive(Deserialize, Default)]
@@ -62,11 +62,7 @@ impl Settings {
 
     /// Validates the section, reporting each problem through `err` at the position `at` gives
     /// for a byte offset.
-    pub fn from_raw(
-        raw: &RawSettings,
-        at: &dyn Fn(usize) -> (usize, usize),
-        err: Report<'_>,
-    ) -> Settings {
+    pub fn from_raw(raw: &RawSettings, at: At<'_>, err: Report<'_>) -> Settings {
         let mut s = Settings::default();
         if let Some(h) = &raw.header {
             match HeaderName::from_bytes(h.get_ref().as_bytes()) {
