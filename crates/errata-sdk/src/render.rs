@@ -7,7 +7,7 @@ use crate::File;
 use crate::model::Model;
 
 /// A template and the path of the file it renders (`{pkg}` is the Python package's folder).
-type Entry = (&'static str, &'static str, &'static str);
+pub(crate) type Entry = (&'static str, &'static str, &'static str);
 
 const PYTHON: &[Entry] = &[
     (
@@ -119,7 +119,12 @@ pub(crate) fn typescript(model: &Model) -> Result<Vec<File>, Error> {
     render_all(TYPESCRIPT, model, "")
 }
 
-fn render_all(entries: &[Entry], model: &Model, pkg: &str) -> Result<Vec<File>, Error> {
+/// Renders every entry with `model` as the context; `{pkg}` in a path becomes `pkg`.
+pub(crate) fn render_all<M: serde::Serialize>(
+    entries: &[Entry],
+    model: &M,
+    pkg: &str,
+) -> Result<Vec<File>, Error> {
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);

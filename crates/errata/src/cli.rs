@@ -34,6 +34,10 @@ enum Command {
     /// Generate a Python or TypeScript SDK whose error classes and retries come from a catalog.
     #[command(subcommand)]
     Sdk(crate::sdk_cli::SdkCommand),
+    /// Generate a Python (FastAPI/Starlette) or TypeScript (Express/Hono) server package that
+    /// raises the catalog's codes and renders them exactly as errata does.
+    #[command(subcommand)]
+    Server(crate::server_cli::ServerCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -118,6 +122,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Keys(cmd) => crate::gateway_cli::keys(cmd),
         Command::Requests(cmd) => crate::gateway_cli::requests(cmd),
         Command::Sdk(cmd) => crate::sdk_cli::run(cmd, load_or_builtin),
+        Command::Server(cmd) => crate::server_cli::run(cmd, load_or_builtin),
         Command::Docs(args) => {
             let catalog = load_or_builtin(args.catalog.as_deref())?;
             let text = match args.format {

@@ -4,6 +4,7 @@ mod cli;
 mod demo;
 mod gateway_cli;
 mod sdk_cli;
+mod server_cli;
 
 use std::process::ExitCode;
 
