@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use crate::catalog::Catalog;
+use crate::error::Violation;
 use crate::render::PROBLEM_JSON;
 use crate::template;
 
@@ -134,5 +135,56 @@ impl Catalog {
         let mut path = Vec::new();
         placeholder_path(&self.envelope.body, name, &mut path)
             .then(|| path.into_iter().map(str::to_owned).collect())
+    }
+}
+
+impl Catalog {
+    /// Reads one entry of an envelope's `details` back through the catalog's detail template:
+    /// the path from `{path}` (strings and integers), else `{pointer}`, else `{field}` (split at
+    /// dots); `{message}` and `{code}` where the template has them (`custom` for an entry or a
+    /// template without a code). `None` when the entry does not follow the template.
+    pub fn read_detail(&self, entry: &Value) -> Option<Violation> {
+        let tpl = &self.envelope.detail;
+        let get = |name: &str| -> Option<Option<&Value>> {
+            let mut path = Vec::new();
+            placeholder_path(tpl, name, &mut path).then(|| lookup(entry, &path))
+        };
+        if !entry.is_object() {
+            return None;
+        }
+        let path = if let Some(p) = get("path") {
+            p?.as_array()?
+                .iter()
+                .map(|s| match s {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?
+        } else if let Some(p) = get("pointer") {
+            crate::render::path_of_pointer(p?.as_str()?)?
+        } else if let Some(f) = get("field") {
+            let f = f?.as_str()?;
+            if f.is_empty() {
+                Vec::new()
+            } else {
+                f.split('.').map(str::to_owned).collect()
+            }
+        } else {
+            Vec::new()
+        };
+        // The message must be there (where the template has one); a missing code is `custom`.
+        let text = |name: &str, default: Option<&str>| -> Option<String> {
+            match get(name) {
+                None => Some(default.unwrap_or_default().to_owned()),
+                Some(None) => default.map(str::to_owned),
+                Some(Some(v)) => v.as_str().map(str::to_owned),
+            }
+        };
+        Some(Violation {
+            path,
+            message: text("message", None)?,
+            code: text("code", Some(crate::raise::DEFAULT_DETAIL_CODE))?,
+        })
     }
 }

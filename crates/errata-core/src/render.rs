@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::catalog::{Catalog, CodeDef};
 use crate::error::{ApiError, ErrorKind, Violation};
+use crate::parse::ParsedError;
 use crate::template;
 
 /// The media type of RFC 9457 problem details.
@@ -170,20 +171,103 @@ impl Catalog {
     /// internal-error code (and should be caught by tests of the application).
     pub fn render(&self, err: &ApiError, format: Format) -> Rendered {
         let (def, unknown) = resolve(self, err);
-        let message = self.message(err);
-        let status = effective_status(err, def);
+        let details = !unknown && !err.details.is_empty();
+        self.render_parts(
+            Parts {
+                def,
+                status: effective_status(err, def),
+                message: self.message(err),
+                param: err.param.as_deref().filter(|_| !unknown),
+                envelope_details: details.then(|| {
+                    Value::Array(err.details.iter().map(|v| self.render_detail(v)).collect())
+                }),
+                problem_errors: details.then(|| problem_errors(&err.details)),
+                request_id: err.request_id.as_deref(),
+                instance: err.instance.as_deref(),
+                retry_after: err.retry_after.filter(|_| !unknown),
+                headers: &err.headers,
+            },
+            format,
+        )
+    }
+
+    /// Renders an error body read back from elsewhere (an upstream's envelope or problem+json)
+    /// through this catalog, in either format: what the body said (its message, `param` and
+    /// `details`, the details as sent) with what the catalog says of its code (`type`, `title`,
+    /// `doc_url`), the given `status` and `request_id` in place of the body's, and `instance`
+    /// (problem+json). A body without a message gets the code's (its description when the
+    /// message needs arguments). `details` written as problem+json `errors` are rewritten in
+    /// the envelope's detail shape, and envelope details become problem+json `errors` when
+    /// they can be read back through the catalog's detail template. `None` when the body's
+    /// code is not in the catalog.
+    pub fn render_parsed(
+        &self,
+        parsed: &ParsedError,
+        status: u16,
+        format: Format,
+        request_id: Option<&str>,
+        instance: Option<&str>,
+        retry_after: Option<u64>,
+    ) -> Option<Rendered> {
+        let def = self.code(parsed.code.as_deref()?)?;
+        let message = parsed.message.clone().unwrap_or_else(|| {
+            if template::names(&def.message).is_empty() {
+                template::fill(&def.message, |_| None)
+            } else {
+                def.description.clone()
+            }
+        });
+        let sent = parsed
+            .details
+            .as_ref()
+            .and_then(Value::as_array)
+            .filter(|d| !d.is_empty());
+        let (envelope_details, violations) = match sent {
+            None => (None, None),
+            Some(items) => {
+                if let Some(v) = items.iter().map(|d| self.read_detail(d)).collect() {
+                    (Some(Value::Array(items.clone())), Some(v))
+                } else if let Some(v) = items
+                    .iter()
+                    .map(read_problem_error)
+                    .collect::<Option<Vec<_>>>()
+                {
+                    let rendered = v.iter().map(|d| self.render_detail(d)).collect();
+                    (Some(Value::Array(rendered)), Some(v))
+                } else {
+                    (Some(Value::Array(items.clone())), None)
+                }
+            }
+        };
+        Some(self.render_parts(
+            Parts {
+                def,
+                status,
+                message,
+                param: parsed.param.as_deref(),
+                envelope_details,
+                problem_errors: violations.as_deref().map(problem_errors),
+                request_id,
+                instance,
+                retry_after,
+                headers: &[],
+            },
+            format,
+        ))
+    }
+
+    fn render_parts(&self, p: Parts<'_>, format: Format) -> Rendered {
+        let Parts { def, status, .. } = p;
         let value = |name: &str| -> Option<Value> {
             match name {
                 "code" => Some(Value::String(def.code.clone())),
                 "type" => Some(Value::String(def.kind.clone())),
-                "message" => Some(Value::String(message.clone())),
+                "message" => Some(Value::String(p.message.clone())),
                 "title" => Some(Value::String(def.title())),
                 "status" => Some(Value::from(status)),
-                "param" if !unknown => err.param.clone().map(Value::String),
-                "details" if !unknown && !err.details.is_empty() => Some(Value::Array(
-                    err.details.iter().map(|v| self.render_detail(v)).collect(),
-                )),
-                "request_id" => err.request_id.clone().map(Value::String),
+                "param" => p.param.map(|s| Value::String(s.to_owned())),
+                "details" => p.envelope_details.clone(),
+                "request_id" => p.request_id.map(|s| Value::String(s.to_owned())),
                 "doc_url" => self.doc_url_for(&def.code).map(Value::String),
                 _ => None,
             }
@@ -194,19 +278,16 @@ impl Catalog {
                     .unwrap_or(Value::Null),
                 self.envelope.content_type.clone(),
             ),
-            Format::Problem => (
-                self.problem_body(def, &message, err, unknown),
-                PROBLEM_JSON.to_owned(),
-            ),
+            Format::Problem => (self.problem_body(&p), PROBLEM_JSON.to_owned()),
         };
         let mut headers = vec![("content-type".to_owned(), content_type)];
-        if let Some(id) = &err.request_id {
-            headers.push((self.request_id.header.clone(), id.clone()));
+        if let Some(id) = p.request_id {
+            headers.push((self.request_id.header.clone(), id.to_owned()));
         }
-        if let Some(secs) = err.retry_after.filter(|_| !unknown) {
+        if let Some(secs) = p.retry_after {
             headers.push(("retry-after".to_owned(), secs.max(1).to_string()));
         }
-        for (n, v) in &err.headers {
+        for (n, v) in p.headers {
             headers.push((n.to_ascii_lowercase(), v.clone()));
         }
         Rendered {
@@ -233,41 +314,92 @@ impl Catalog {
         fill_json(&self.envelope.detail, &value, &[]).unwrap_or(Value::Null)
     }
 
-    fn problem_body(&self, def: &CodeDef, message: &str, err: &ApiError, unknown: bool) -> Value {
+    fn problem_body(&self, p: &Parts<'_>) -> Value {
         let mut m = Map::new();
         let type_uri = self
-            .doc_url_for(&def.code)
-            .unwrap_or_else(|| format!("urn:problem-type:{}", def.code));
+            .doc_url_for(&p.def.code)
+            .unwrap_or_else(|| format!("urn:problem-type:{}", p.def.code));
         m.insert("type".into(), Value::String(type_uri));
-        m.insert("title".into(), Value::String(def.title()));
-        m.insert("status".into(), Value::from(effective_status(err, def)));
-        m.insert("detail".into(), Value::String(message.to_owned()));
-        if let Some(i) = &err.instance {
-            m.insert("instance".into(), Value::String(i.clone()));
+        m.insert("title".into(), Value::String(p.def.title()));
+        m.insert("status".into(), Value::from(p.status));
+        m.insert("detail".into(), Value::String(p.message.clone()));
+        if let Some(i) = p.instance {
+            m.insert("instance".into(), Value::String(i.to_owned()));
         }
-        m.insert("code".into(), Value::String(def.code.clone()));
-        if let Some(p) = err.param.as_ref().filter(|_| !unknown) {
-            m.insert("param".into(), Value::String(p.clone()));
+        m.insert("code".into(), Value::String(p.def.code.clone()));
+        if let Some(param) = p.param {
+            m.insert("param".into(), Value::String(param.to_owned()));
         }
-        if let Some(id) = &err.request_id {
-            m.insert("request_id".into(), Value::String(id.clone()));
+        if let Some(id) = p.request_id {
+            m.insert("request_id".into(), Value::String(id.to_owned()));
         }
-        if !unknown && !err.details.is_empty() {
-            let errors = err
-                .details
-                .iter()
-                .map(|v| {
-                    serde_json::json!({
-                        "detail": v.message,
-                        "pointer": format!("#{}", v.pointer()),
-                        "code": v.code,
-                    })
-                })
-                .collect();
-            m.insert("errors".into(), Value::Array(errors));
+        if let Some(errors) = &p.problem_errors {
+            m.insert("errors".into(), errors.clone());
         }
         Value::Object(m)
     }
+}
+
+/// What one rendering puts in a body and its headers.
+struct Parts<'a> {
+    def: &'a CodeDef,
+    status: u16,
+    message: String,
+    param: Option<&'a str>,
+    /// `{details}` of the envelope, when there are any.
+    envelope_details: Option<Value>,
+    /// `errors` of problem+json, when there are any.
+    problem_errors: Option<Value>,
+    request_id: Option<&'a str>,
+    instance: Option<&'a str>,
+    retry_after: Option<u64>,
+    headers: &'a [(String, String)],
+}
+
+/// Field problems as problem+json `errors`.
+fn problem_errors(details: &[Violation]) -> Value {
+    Value::Array(
+        details
+            .iter()
+            .map(|v| {
+                serde_json::json!({
+                    "detail": v.message,
+                    "pointer": format!("#{}", v.pointer()),
+                    "code": v.code,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// One problem+json `errors` entry read back: `detail`, `pointer` (`#/a/0` or `/a/0`), `code`.
+fn read_problem_error(v: &Value) -> Option<Violation> {
+    let message = v.get("detail")?.as_str()?.to_owned();
+    let pointer = v.get("pointer").and_then(Value::as_str).unwrap_or("");
+    let code = v
+        .get("code")
+        .and_then(Value::as_str)
+        .unwrap_or(crate::raise::DEFAULT_DETAIL_CODE)
+        .to_owned();
+    Some(Violation {
+        path: path_of_pointer(pointer)?,
+        message,
+        code,
+    })
+}
+
+/// The segments of an RFC 6901 pointer, with or without the URI fragment's `#`.
+pub(crate) fn path_of_pointer(pointer: &str) -> Option<Vec<String>> {
+    let p = pointer.strip_prefix('#').unwrap_or(pointer);
+    if p.is_empty() {
+        return Some(Vec::new());
+    }
+    let p = p.strip_prefix('/')?;
+    Some(
+        p.split('/')
+            .map(|s| s.replace("~1", "/").replace("~0", "~"))
+            .collect(),
+    )
 }
 
 /// Fills a JSON template. `None` means the value is absent and its key is left out (or `null`
