@@ -51,6 +51,10 @@ methods = ["GET", "POST"]
 scopes = ["events:write"]
 
 [[routes]]
+path = "/v1/exports"
+methods = ["GET"]
+
+[[routes]]
 path = "/v1/reports"
 plans = ["agency"]
 "#;
@@ -172,6 +176,10 @@ Each kind of error, always the same envelope with the request id of its x-reques
   head -c 5000 /dev/zero | tr '\0' 'x' | curl -i -X POST {u}/v1/events -H "Authorization: Bearer $KEY" {j} --data-binary @-   # 413 over 4096 bytes
   for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{{http_code}} ' {u}/v1/agents/agent-1 -H "Authorization: Bearer $LIMITED"; done; echo   # 200 200 200 200 200 429: the sixth is over 5 a minute
   curl -i {u}/v1/agents/agent-1 -H 'accept: application/problem+json'       # 401 the same error as RFC 9457 problem+json
+
+A code the service raises by name: it answers `content-type: application/vnd.errata+json` with
+{{"code":"invalid_date_range","args":{{"max_days":90,"days":120}},"param":"days"}}, and the gateway renders it from the catalog:
+  curl -i '{u}/v1/exports?days=120' -H "Authorization: Bearer $KEY"          # 400 invalid_date_range, from the raise form
 
 Every code, with examples: {u}/errors
 Stop with Ctrl-C."#

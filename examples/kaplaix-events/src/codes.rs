@@ -13,6 +13,7 @@ use errata_core::Catalog;
 pub struct Codes {
     conflict: &'static str,
     normalization_failed: &'static str,
+    range_too_long: &'static str,
     agent: &'static str,
 }
 
@@ -23,11 +24,13 @@ impl Codes {
             "Kaplaix" => Codes {
                 conflict: "CONFLICT",
                 normalization_failed: "NORMALIZATION_FAILED",
+                range_too_long: "VALIDATION_ERROR",
                 agent: "Agent",
             },
             _ => Codes {
                 conflict: "resource_already_exists",
                 normalization_failed: "normalization_failed",
+                range_too_long: "invalid_date_range",
                 agent: "Agent",
             },
         }
@@ -44,5 +47,11 @@ impl Codes {
     /// The event cannot be normalized (unknown category, payload fields missing).
     pub fn normalization_failed(&self, reason: String) -> Error {
         Error::code(self.normalization_failed).arg("reason", reason)
+    }
+
+    /// The code of an export range longer than the service allows, by name: the raise form
+    /// carries it to the gateway.
+    pub fn range_too_long(&self) -> &'static str {
+        self.range_too_long
     }
 }

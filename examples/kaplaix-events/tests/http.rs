@@ -279,3 +279,37 @@ async fn the_service_runs_with_any_catalog() {
         ])
     );
 }
+
+#[tokio::test]
+async fn a_too_long_export_is_raised_by_name_in_the_raise_form() {
+    for (name, code) in [
+        ("default", "invalid_date_range"),
+        ("kaplaix", "VALIDATION_ERROR"),
+    ] {
+        let base = start(catalog(name)).await;
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        let res = client
+            .get(format!("{base}/v1/exports?days=120"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status().as_u16(), 400);
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/vnd.errata+json",
+            "{name}"
+        );
+        let body: Value = res.json().await.expect("JSON");
+        assert_eq!(
+            body,
+            json!({"code": code, "args": {"max_days": 90, "days": 120}, "param": "days"}),
+            "{name}"
+        );
+        let ok = send(&base, "GET", "/v1/exports?days=7", ACME, None).await;
+        assert_eq!(ok.status, 200);
+        assert_eq!(ok.json(), json!({"days": 7, "events": []}));
+    }
+}
