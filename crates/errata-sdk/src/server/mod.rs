@@ -43,6 +43,9 @@ pub(crate) struct ServerModel {
     pub codes: Vec<ServerCode>,
     /// The data the runtime renderer reads; see [`catalog_data`].
     pub catalog: Value,
+    /// [`Self::catalog`] as compact JSON text with its members in order (templates see maps
+    /// sorted by key; the envelope's member order is the body's).
+    pub catalog_json: String,
     /// The code answering request validation failures, and its class.
     pub validation_code: String,
     pub internal_code: String,
@@ -262,6 +265,7 @@ fn build(catalog: &Catalog, package: String, distribution: String) -> ServerMode
         distribution,
         error,
         codes,
+        catalog_json: catalog_data(catalog).to_string(),
         catalog: catalog_data(catalog),
         validation_code: catalog.code_for(Condition::InvalidFields).code.clone(),
         internal_code: catalog.code_for(Condition::InternalError).code.clone(),
