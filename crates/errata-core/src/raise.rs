@@ -56,8 +56,10 @@ pub fn is_raise_content_type(content_type: &str) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RaiseError {
-    /// The body is larger than the reader accepts (or could not be read whole).
+    /// The body is larger than the reader accepts.
     TooLarge { limit: usize },
+    /// The body could not be read whole (a timeout, a broken connection).
+    Unread(String),
     /// The body is not JSON.
     NotJson(String),
     /// The body is JSON but not an object.
@@ -96,6 +98,7 @@ impl fmt::Display for RaiseError {
             RaiseError::TooLarge { limit } => {
                 write!(f, "the raise body is larger than {limit} bytes")
             }
+            RaiseError::Unread(e) => write!(f, "the raise body could not be read: {e}"),
             RaiseError::NotJson(e) => write!(f, "the raise body is not JSON: {e}"),
             RaiseError::NotAnObject => write!(f, "the raise body is not a JSON object"),
             RaiseError::MissingCode => write!(f, "the raise body has no `code`"),

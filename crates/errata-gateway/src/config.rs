@@ -87,6 +87,9 @@ pub struct Config {
     /// An inbound request-id header trusted from clients (for a hop in front of errata).
     pub trusted_request_id_header: Option<String>,
     pub errors_path: String,
+    /// Whether an upstream error in the envelope passes only with a catalog code at that
+    /// code's status (otherwise it is normalized). Off for an API migrating to its catalog.
+    pub check_upstream_errors: bool,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
     pub store_timeout: Duration,
@@ -132,6 +135,8 @@ struct RawConfig {
     trusted_proxies: Vec<Spanned<String>>,
     trusted_request_id_header: Option<String>,
     errors_path: Option<Spanned<String>>,
+    #[serde(default = "yes")]
+    check_upstream_errors: bool,
     workers: Option<Spanned<i64>>,
     max_connections: Option<Spanned<i64>>,
     /// `[admin]` and `[portal]` belong to the admin side, which reads them from the same
@@ -685,6 +690,7 @@ impl Config {
                 .trusted_request_id_header
                 .map(|h| h.to_ascii_lowercase()),
             errors_path,
+            check_upstream_errors: raw.check_upstream_errors,
             connect_timeout: ms(t.connect_ms, 2_000),
             response_timeout: ms(t.response_ms, 30_000),
             store_timeout: ms(t.store_ms, 500),

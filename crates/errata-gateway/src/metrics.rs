@@ -1,5 +1,5 @@
 //! Prometheus metrics: requests by route, status and code; latency; limiter and idempotency
-//! decisions.
+//! decisions; upstream errors normalized, by route and reason.
 //!
 //! The request path records through handles made once per (route, status, code): label strings
 //! are built the first time a combination is seen, never per request.
@@ -22,6 +22,46 @@ struct RouteMetrics {
     by_status: Vec<OnceLock<Counter>>,
     /// Answers with a catalog code: the code's status and its handle.
     by_code: HashMap<String, (u16, OnceLock<Counter>)>,
+    /// Upstream errors normalized, by [`Normalized`] reason.
+    normalized: [Counter; Normalized::ALL.len()],
+}
+
+/// Why an upstream's error was not answered as the upstream meant it, but normalized: counted
+/// in `errata_upstream_errors_normalized_total{route, reason}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Normalized {
+    /// A raise-form body naming a code the catalog does not have.
+    UnknownCode,
+    /// A raise-form body that is not valid: not JSON, wrong members, a variant the code does
+    /// not have, an argument its message needs missing, too large.
+    InvalidRaise,
+    /// An envelope whose code is not in the catalog.
+    ForeignCode,
+    /// An envelope whose code is the catalog's, at another status.
+    WrongStatus,
+    /// A body outside the envelope (an HTML 502, a plain-text 500).
+    NotEnvelope,
+}
+
+impl Normalized {
+    pub const ALL: [Normalized; 5] = [
+        Normalized::UnknownCode,
+        Normalized::InvalidRaise,
+        Normalized::ForeignCode,
+        Normalized::WrongStatus,
+        Normalized::NotEnvelope,
+    ];
+
+    /// The `reason` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Normalized::UnknownCode => "unknown_code",
+            Normalized::InvalidRaise => "invalid_raise",
+            Normalized::ForeignCode => "foreign_code",
+            Normalized::WrongStatus => "wrong_status",
+            Normalized::NotEnvelope => "not_envelope",
+        }
+    }
 }
 
 /// Handles for every route of a config (and for requests no route matched), made at start.
@@ -52,6 +92,13 @@ impl Metrics {
                     .iter()
                     .map(|c| (c.code.clone(), (c.status, OnceLock::new())))
                     .collect(),
+                normalized: Normalized::ALL.map(|reason| {
+                    metrics::counter!(
+                        "errata_upstream_errors_normalized_total",
+                        "route" => name.to_owned(),
+                        "reason" => reason.as_str()
+                    )
+                }),
             })
             .collect();
         let limiter = [
@@ -106,6 +153,13 @@ impl Metrics {
                 // An upstream's code outside the catalog, or at another status.
                 _ => counter(&r.name, status, code).increment(1),
             },
+        }
+    }
+
+    /// One upstream error normalized on route slot `route`.
+    pub fn normalized(&self, route: usize, reason: Normalized) {
+        if let Some(r) = self.routes.get(route) {
+            r.normalized[reason as usize].increment(1);
         }
     }
 

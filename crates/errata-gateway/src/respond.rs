@@ -2,7 +2,7 @@
 //! with an error of its own, on a parsed request or on raw bytes of a connection.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use errata_core::{ApiError, Catalog, Format};
+use errata_core::{ApiError, Catalog, Format, Rendered};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 
 use crate::reply::Body;
@@ -10,7 +10,11 @@ use crate::reply::Body;
 /// Renders `err` with the catalog and builds the response. Headers that are not valid HTTP are
 /// dropped rather than failing the response.
 pub fn error_response(catalog: &Catalog, err: &ApiError, format: Format) -> Response<Body> {
-    let rendered = catalog.render(err, format);
+    rendered_response(catalog.render(err, format))
+}
+
+/// The response of a rendered catalog error, carrying its code as [`RenderedCode`].
+pub fn rendered_response(rendered: Rendered) -> Response<Body> {
     let mut res = Response::new(Body::full(rendered.body_bytes()));
     *res.status_mut() =
         StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -663,7 +663,8 @@ async fn upstream_failures_become_catalog_errors() {
         body,
         json!({"error": {"code": "invalid_request", "type": "invalid_request_error", "message": "The request could not be parsed.", "param": null, "request_id": id, "doc_url": "/errors#invalid_request"}})
     );
-    // An error already in the envelope passes through, gaining the request id.
+    // An error already in the envelope (a catalog code at its status) passes, with the
+    // gateway's request id and completed from the catalog where it lacks members (doc_url).
     let (s, headers, body) = parts(
         h.get("/envelope404")
             .bearer_auth(&key)
@@ -676,7 +677,7 @@ async fn upstream_failures_become_catalog_errors() {
     let id = request_id(&headers, &body);
     assert_eq!(
         body,
-        json!({"error": {"code": "resource_not_found", "type": "not_found_error", "message": "Order 'ord_1' not found.", "param": null, "request_id": id}})
+        json!({"error": {"code": "resource_not_found", "type": "not_found_error", "message": "Order 'ord_1' not found.", "param": null, "request_id": id, "doc_url": "/errors#resource_not_found"}})
     );
     h.running.shutdown().await;
 }
