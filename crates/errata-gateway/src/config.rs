@@ -739,3 +739,20 @@ impl Config {
         l
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_upstream_errors_is_on_by_default_and_a_boolean() {
+        let base = Path::new(".");
+        assert!(Config::from_toml("", base).unwrap().check_upstream_errors);
+        let off = Config::from_toml("check_upstream_errors = false\n", base).unwrap();
+        assert!(!off.check_upstream_errors);
+        let err = Config::from_toml("\ncheck_upstream_errors = \"no\"\n", base).unwrap_err();
+        let text = err.render("errata.toml");
+        assert!(text.contains("errata.toml:2:"), "{text}");
+        assert!(text.contains("bool"), "{text}");
+    }
+}
