@@ -201,8 +201,8 @@ def template_for(code: str, condition: Optional[str], variant: Optional[str]) ->
 
 
 def _float_text(x: float) -> str:
-    """A float as errata writes it: the shortest digits that read back, `20.0` and `2.5`,
-    exponents from 1e16 and below 1e-5 (`1e16`, `1.5e-7`)."""
+    """A float as errata writes it (serde_json): the shortest digits that read back, `20.0`
+    and `2.5`, exponents from 1e16 and below 1e-5 (`1e+16`, `1.5e-7`)."""
     if not math.isfinite(x):
         return "null"
     text = repr(x)
@@ -226,9 +226,10 @@ def _float_text(x: float) -> str:
         return sign + digits[:kk] + "." + digits[kk:]
     if -5 < kk <= 0:
         return sign + "0." + "0" * (-kk) + digits
+    exponent = f"e{kk - 1:+d}"
     if length == 1:
-        return f"{sign}{digits}e{kk - 1}"
-    return f"{sign}{digits[0]}.{digits[1:]}e{kk - 1}"
+        return sign + digits + exponent
+    return f"{sign}{digits[0]}.{digits[1:]}{exponent}"
 
 
 def _string(s: str) -> str:
