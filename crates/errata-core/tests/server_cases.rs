@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use errata_core::{ApiError, Catalog, Condition, Format, PROBLEM_JSON, Violation};
+use errata_core::{Catalog, Condition, Format, PROBLEM_JSON};
 use serde_json::{Map, Value, json};
 
 const CATALOGS: &[&str] = &[
@@ -36,39 +36,15 @@ fn load(file: &str) -> Catalog {
         .unwrap_or_else(|d| panic!("catalogs/{file}: {}", d.render(file)))
 }
 
-/// A raise-form body (`{"code", "variant", "args", "param", "details", "retry_after"}`) as an
-/// [`ApiError`].
-fn from_raise(raise: &Value) -> ApiError {
-    let mut err = ApiError::code(raise["code"].as_str().expect("code").to_owned());
-    if let Some(v) = raise.get("variant").and_then(Value::as_str) {
-        err = err.variant(v);
-    }
-    if let Some(args) = raise.get("args").and_then(Value::as_object) {
-        for (n, v) in args {
-            err = err.arg(n.clone(), v.clone());
-        }
-    }
-    if let Some(p) = raise.get("param").and_then(Value::as_str) {
-        err = err.param(p);
-    }
-    if let Some(details) = raise.get("details") {
-        let details: Vec<Violation> =
-            serde_json::from_value(details.clone()).expect("details are violations");
-        err = err.details(details);
-    }
-    if let Some(s) = raise.get("retry_after").and_then(Value::as_u64) {
-        err = err.retry_after(s);
-    }
-    err
-}
-
 /// The status, headers and body errata-core renders for a case.
 fn render(catalog: &Catalog, case: &Value) -> (u16, Value, Value) {
     let format = match case.get("accept").and_then(Value::as_str) {
         Some(a) => Format::from_accept(Some(a)),
         None => Format::Envelope,
     };
-    let err = from_raise(&case["raise"])
+    let body = serde_json::to_vec(&case["raise"]).expect("JSON");
+    let err = errata_core::raise::parse(&body)
+        .unwrap_or_else(|e| panic!("{}: {e}", case["name"]))
         .request_id(case["request_id"].as_str().expect("request_id"))
         .instance(case["path"].as_str().expect("path"));
     let out = catalog.render(&err, format);
