@@ -189,8 +189,16 @@ fn heads() -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
+/// 1500 cases each, or `PROPTEST_CASES` for a longer run than CI's.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1500)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_bytes_never_panic_and_agree_with_hyper(bytes in vec(any::<u8>(), 0..300)) {
