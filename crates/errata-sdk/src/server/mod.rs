@@ -255,6 +255,7 @@ fn build(catalog: &Catalog, package: String, distribution: String) -> ServerMode
             }
         })
         .collect();
+    let data = catalog_data(catalog);
     ServerModel {
         api_name: catalog.name().to_owned(),
         description: catalog.description().map(str::to_owned),
@@ -265,8 +266,8 @@ fn build(catalog: &Catalog, package: String, distribution: String) -> ServerMode
         distribution,
         error,
         codes,
-        catalog_json: catalog_data(catalog).to_string(),
-        catalog: catalog_data(catalog),
+        catalog_json: data.to_string(),
+        catalog: data,
         validation_code: catalog.code_for(Condition::InvalidFields).code.clone(),
         internal_code: catalog.code_for(Condition::InternalError).code.clone(),
     }
