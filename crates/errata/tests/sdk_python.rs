@@ -4,54 +4,23 @@
 
 mod sdk_harness;
 
-use std::path::Path;
 use std::process::Command;
 
-use sdk_harness::{gateway, must, root, run, skip, suite_env, temp_dir, upstream};
-
-/// A virtual environment with pytest, httpx and hatchling, kept between runs in target/.
-fn venv() -> Option<std::path::PathBuf> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sdk-python");
-    let python = dir.join("venv/bin/python");
-    let stamp = dir.join("ready-1");
-    if stamp.exists() && python.exists() {
-        return Some(python);
-    }
-    let (ok, out) = run(Command::new("python3").args([
-        "-c",
-        "import sys, venv, ensurepip; assert sys.version_info >= (3, 9)",
-    ]));
-    if !ok {
-        skip(&format!(
-            "no python3 (>= 3.9) with venv and ensurepip: {}",
-            out.trim()
-        ));
-        return None;
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    must(
-        Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(dir.join("venv")),
-    );
-    must(
-        Command::new(&python)
-            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
-            .args([
-                "pytest>=7",
-                "httpx>=0.23,<1",
-                "hatchling>=1.18",
-                "mypy>=1.5",
-            ]),
-    );
-    std::fs::write(&stamp, "").unwrap();
-    Some(python)
-}
+use sdk_harness::{gateway, must, root, run, suite_env, temp_dir, upstream, venv};
 
 #[test]
 fn python_sdk_against_a_real_gateway() {
-    let Some(python) = venv() else { return };
+    let Some(python) = venv(
+        "sdk-python",
+        &[
+            "pytest>=7",
+            "httpx>=0.23,<1",
+            "hatchling>=1.18",
+            "mypy>=1.5",
+        ],
+    ) else {
+        return;
+    };
     let dir = temp_dir("sdk-python");
     let sdk = dir.join("kaplaix-sdk");
     must(

@@ -6,47 +6,12 @@
 
 mod sdk_harness;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use sdk_harness::{gateway, must, root, run, skip, suite_env, temp_dir, upstream};
+use serde_json::json;
 
-/// A scratch npm project with TypeScript (a dev tool of the tests, not of the SDK), kept in
-/// target/ between runs.
-fn project() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sdk-typescript");
-    let stamp = dir.join("ready-1");
-    let (ok, out) = run(Command::new("node").args([
-        "-e",
-        "process.exit(Number(process.versions.node.split('.')[0]) >= 18 ? 0 : 1)",
-    ]));
-    if !ok {
-        skip(&format!("no node >= 18: {}", out.trim()));
-        return None;
-    }
-    if !run(Command::new("npm").arg("--version")).0 {
-        skip("no npm");
-        return None;
-    }
-    if stamp.exists() {
-        return Some(dir);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("package.json"),
-        r#"{ "private": true, "type": "module", "devDependencies": { "typescript": "~5.6.3" } }
-"#,
-    )
-    .unwrap();
-    must(
-        Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir),
-    );
-    std::fs::write(&stamp, "").unwrap();
-    Some(dir)
-}
+use sdk_harness::{gateway, must, npm_project, root, run, suite_env, temp_dir, upstream};
 
 fn generate(out: &Path) {
     let _ = std::fs::remove_dir_all(out);
@@ -61,7 +26,9 @@ fn generate(out: &Path) {
 
 #[test]
 fn typescript_sdk_against_a_real_gateway() {
-    let Some(project) = project() else { return };
+    let Some(project) = npm_project("sdk-typescript", json!({"typescript": "~5.6.3"})) else {
+        return;
+    };
     let sdk = project.join("node_modules/@kaplaix/sdk-ts");
     generate(&sdk);
     let dir = temp_dir("sdk-typescript");

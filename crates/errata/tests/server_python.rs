@@ -6,12 +6,11 @@
 
 mod sdk_harness;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::json;
 
-use sdk_harness::{must, root, run, skip, temp_dir};
+use sdk_harness::{must, root, run, temp_dir, venv};
 
 /// The seed catalogs and the import package `errata server python` names for each.
 const CATALOGS: &[(&str, &str)] = &[
@@ -21,48 +20,6 @@ const CATALOGS: &[(&str, &str)] = &[
     ("bearer.toml", "bearer_key_api_server"),
     ("kaplaix.toml", "kaplaix_server"),
 ];
-
-/// A virtual environment with FastAPI, httpx, pytest, mypy and hatchling, kept between runs in
-/// target/.
-fn venv() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("server-python");
-    let python = dir.join("venv/bin/python");
-    let stamp = dir.join("ready-1");
-    if stamp.exists() && python.exists() {
-        return Some(python);
-    }
-    let (ok, out) = run(Command::new("python3").args([
-        "-c",
-        "import sys, venv, ensurepip; assert sys.version_info >= (3, 9)",
-    ]));
-    if !ok {
-        skip(&format!(
-            "no python3 (>= 3.9) with venv and ensurepip: {}",
-            out.trim()
-        ));
-        return None;
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    must(
-        Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(dir.join("venv")),
-    );
-    must(
-        Command::new(&python)
-            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
-            .args([
-                "fastapi>=0.110,<1",
-                "httpx>=0.27,<1",
-                "pytest>=7",
-                "mypy>=1.8",
-                "hatchling>=1.18",
-            ]),
-    );
-    std::fs::write(&stamp, "").unwrap();
-    Some(python)
-}
 
 /// Numbers as errata-core's JSON writes them, for the renderer's own to match.
 fn floats() -> String {
@@ -91,7 +48,18 @@ fn floats() -> String {
 
 #[test]
 fn python_server_packages_with_fastapi_and_starlette() {
-    let Some(python) = venv() else { return };
+    let Some(python) = venv(
+        "server-python",
+        &[
+            "fastapi>=0.110,<1",
+            "httpx>=0.27,<1",
+            "pytest>=7",
+            "mypy>=1.8",
+            "hatchling>=1.18",
+        ],
+    ) else {
+        return;
+    };
     let dir = temp_dir("server-python");
     let mut packages = serde_json::Map::new();
     for (catalog, package) in CATALOGS {

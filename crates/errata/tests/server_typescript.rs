@@ -7,10 +7,12 @@
 
 mod sdk_harness;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use sdk_harness::{must, root, run, skip};
+use serde_json::json;
+
+use sdk_harness::{must, npm_project, root, run};
 
 /// The seed catalogs and the npm package each generates by default.
 const CATALOGS: &[(&str, &str)] = &[
@@ -20,54 +22,6 @@ const CATALOGS: &[(&str, &str)] = &[
     ("bearer.toml", "@bearer-key-api/server"),
     ("kaplaix.toml", "@kaplaix/server"),
 ];
-
-/// A scratch npm project with the frameworks and tools the suite needs (dev tools of the
-/// tests, not dependencies of the packages), kept in target/ between runs.
-fn project() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("server-typescript");
-    let stamp = dir.join("ready-1");
-    let (ok, out) = run(Command::new("node").args([
-        "-e",
-        "process.exit(Number(process.versions.node.split('.')[0]) >= 18 ? 0 : 1)",
-    ]));
-    if !ok {
-        skip(&format!("no node >= 18: {}", out.trim()));
-        return None;
-    }
-    if !run(Command::new("npm").arg("--version")).0 {
-        skip("no npm");
-        return None;
-    }
-    if stamp.exists() {
-        return Some(dir);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("package.json"),
-        r#"{
-  "private": true,
-  "type": "module",
-  "devDependencies": {
-    "typescript": "~5.6.3",
-    "express": "^5",
-    "@types/express": "^5",
-    "http-errors": "^2",
-    "hono": "^4",
-    "zod": "^3"
-  }
-}
-"#,
-    )
-    .unwrap();
-    must(
-        Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir),
-    );
-    std::fs::write(&stamp, "").unwrap();
-    Some(dir)
-}
 
 /// Writes the package of `catalog` into the project's node_modules, where npm would put it.
 fn generate(project: &Path, catalog: &str, package: &str) {
@@ -90,7 +44,19 @@ fn generate(project: &Path, catalog: &str, package: &str) {
 
 #[test]
 fn typescript_server_packages_on_express_and_hono() {
-    let Some(project) = project() else { return };
+    let Some(project) = npm_project(
+        "server-typescript",
+        json!({
+            "typescript": "~5.6.3",
+            "express": "^5",
+            "@types/express": "^5",
+            "http-errors": "^2",
+            "hono": "^4",
+            "zod": "^3",
+        }),
+    ) else {
+        return;
+    };
     for (catalog, package) in CATALOGS {
         generate(&project, catalog, package);
     }

@@ -63,6 +63,83 @@ pub fn must(cmd: &mut Command) -> String {
     out
 }
 
+/// A virtual environment in target/tmp/`name` with `packages` pip-installed (tools of the
+/// suites, not dependencies of the generated packages), kept between runs while the list is
+/// the same; its python. `None` (skipped, failing under `CI`) without python3 >= 3.9 and venv.
+pub fn venv(name: &str, packages: &[&str]) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let python = dir.join("venv/bin/python");
+    let stamp = dir.join("installed");
+    let want = packages.join("\n");
+    if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == want) {
+        return Some(python);
+    }
+    let (ok, out) = run(Command::new("python3").args([
+        "-c",
+        "import sys, venv, ensurepip; assert sys.version_info >= (3, 9)",
+    ]));
+    if !ok {
+        skip(&format!(
+            "no python3 (>= 3.9) with venv and ensurepip: {}",
+            out.trim()
+        ));
+        return None;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    must(
+        Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(dir.join("venv")),
+    );
+    must(
+        Command::new(&python)
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+            .args(packages),
+    );
+    std::fs::write(&stamp, want).unwrap();
+    Some(python)
+}
+
+/// A scratch npm project in target/tmp/`name` with `dev_dependencies` installed (tools of the
+/// suites, not dependencies of the generated packages), kept between runs while they are the
+/// same. `None` (skipped, failing under `CI`) without node >= 18 and npm.
+pub fn npm_project(name: &str, dev_dependencies: Value) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let (ok, out) = run(Command::new("node").args([
+        "-e",
+        "process.exit(Number(process.versions.node.split('.')[0]) >= 18 ? 0 : 1)",
+    ]));
+    if !ok {
+        skip(&format!("no node >= 18: {}", out.trim()));
+        return None;
+    }
+    if !run(Command::new("npm").arg("--version")).0 {
+        skip("no npm");
+        return None;
+    }
+    let manifest = serde_json::to_string_pretty(&json!({
+        "private": true,
+        "type": "module",
+        "devDependencies": dev_dependencies,
+    }))
+    .unwrap();
+    let stamp = dir.join("installed");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == manifest) {
+        return Some(dir);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("package.json"), &manifest).unwrap();
+    must(
+        Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir),
+    );
+    std::fs::write(&stamp, manifest).unwrap();
+    Some(dir)
+}
+
 type Seen = Arc<Mutex<HashMap<String, Vec<Value>>>>;
 
 /// The fault-injecting upstream; it stops with the test process.
