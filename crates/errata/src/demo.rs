@@ -178,8 +178,8 @@ Each kind of error, always the same envelope with the request id of its x-reques
   curl -i {u}/v1/agents/agent-1 -H 'accept: application/problem+json'       # 401 the same error as RFC 9457 problem+json
 
 A code the service raises by name: it answers `content-type: application/vnd.errata+json` with
-{{"code":"invalid_date_range","args":{{"max_days":90,"days":120}},"param":"days"}}, and the gateway renders it from the catalog:
-  curl -i '{u}/v1/exports?days=120' -H "Authorization: Bearer $KEY"          # 400 invalid_date_range, from the raise form
+{{"code":"invalid_date_range","args":{{"max_days":90}},"param":"to"}}, and the gateway renders it from the catalog:
+  curl -i '{u}/v1/exports?from=2026-01-01&to=2026-06-30' -H "Authorization: Bearer $KEY"   # 400 invalid_date_range, from the raise form
 
 Every code, with examples: {u}/errors
 Stop with Ctrl-C."#

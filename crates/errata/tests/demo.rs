@@ -214,7 +214,7 @@ fn every_printed_command_gets_the_status_it_claims() {
                     "Start date must be before end date. Maximum range is 90 days.",
                     "{out}"
                 );
-                assert_eq!(json["error"]["param"], "days", "{out}");
+                assert_eq!(json["error"]["param"], "to", "{out}");
                 assert!(!body.contains("\"args\""), "the raise body leaked:\n{out}");
             }
         }

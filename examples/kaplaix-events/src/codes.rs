@@ -14,6 +14,7 @@ pub struct Codes {
     conflict: &'static str,
     normalization_failed: &'static str,
     range_too_long: &'static str,
+    bad_parameter: &'static str,
     agent: &'static str,
 }
 
@@ -25,12 +26,14 @@ impl Codes {
                 conflict: "CONFLICT",
                 normalization_failed: "NORMALIZATION_FAILED",
                 range_too_long: "VALIDATION_ERROR",
+                bad_parameter: "VALIDATION_ERROR",
                 agent: "Agent",
             },
             _ => Codes {
                 conflict: "resource_already_exists",
                 normalization_failed: "normalization_failed",
                 range_too_long: "invalid_date_range",
+                bad_parameter: "invalid_parameter",
                 agent: "Agent",
             },
         }
@@ -53,5 +56,10 @@ impl Codes {
     /// carries it to the gateway.
     pub fn range_too_long(&self) -> &'static str {
         self.range_too_long
+    }
+
+    /// The code of a query parameter the service cannot read, by name.
+    pub fn bad_parameter(&self) -> &'static str {
+        self.bad_parameter
     }
 }

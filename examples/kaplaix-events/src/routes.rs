@@ -141,43 +141,49 @@ fn agent_json(agent: &Agent) -> Value {
 }
 
 /// The longest export the service makes, in days.
-const MAX_EXPORT_DAYS: u64 = 90;
+const MAX_EXPORT_DAYS: i64 = 90;
 
-/// `GET /v1/exports?days=N`: an export of the last N days (30 when left out), at most 90.
+/// `GET /v1/exports?from=2026-01-01&to=2026-03-31`: the events between two dates, at most 90
+/// days apart.
 ///
-/// This handler speaks no errata API on purpose: it answers a too-long range the way a service
-/// in any language raises a catalog code by name, with the raise form (`Content-Type:
+/// This handler speaks no errata API on purpose: it answers a bad range the way a service in
+/// any language raises a catalog code by name, with the raise form (`Content-Type:
 /// application/vnd.errata+json` and `{"code", "args", "param"}`). The gateway renders that code
 /// from the catalog: its status, message, request id and format; the raise body never reaches
 /// the client.
 pub(crate) async fn export_events(
     State(codes): State<crate::codes::Codes>,
-    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let days = query
-        .as_deref()
-        .unwrap_or("")
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("days="))
-        .and_then(|d| d.parse::<u64>().ok())
-        .unwrap_or(30);
-    if days > MAX_EXPORT_DAYS {
-        let raise = json!({
-            "code": codes.range_too_long(),
-            "args": {"max_days": MAX_EXPORT_DAYS, "days": days},
-            "param": "days",
-        });
-        return (
+    let raise = |body: Value| {
+        (
             StatusCode::BAD_REQUEST,
             [("content-type", "application/vnd.errata+json")],
-            raise.to_string(),
+            body.to_string(),
         )
-            .into_response();
+            .into_response()
+    };
+    let date = |name: &str| {
+        let value = query.get(name)?;
+        time::Date::parse(
+            value,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .ok()
+    };
+    let (from, to) = match (date("from"), date("to")) {
+        (Some(from), Some(to)) => (from, to),
+        (None, _) => return raise(json!({"code": codes.bad_parameter(), "param": "from"})),
+        (_, None) => return raise(json!({"code": codes.bad_parameter(), "param": "to"})),
+    };
+    if to < from || (to - from).whole_days() > MAX_EXPORT_DAYS {
+        return raise(json!({
+            "code": codes.range_too_long(),
+            "args": {"max_days": MAX_EXPORT_DAYS},
+            "param": "to",
+        }));
     }
-    (
-        StatusCode::OK,
-        axum::Json(json!({"days": days, "events": []})),
-    )
-        .into_response()
+    let day = |d: time::Date| Value::String(d.to_string());
+    axum::Json(json!({"from": day(from), "to": day(to), "events": []})).into_response()
 }

@@ -281,35 +281,61 @@ async fn the_service_runs_with_any_catalog() {
 }
 
 #[tokio::test]
-async fn a_too_long_export_is_raised_by_name_in_the_raise_form() {
-    for (name, code) in [
-        ("default", "invalid_date_range"),
-        ("kaplaix", "VALIDATION_ERROR"),
+async fn a_bad_export_range_is_raised_by_name_in_the_raise_form() {
+    for (name, range_code, param_code) in [
+        ("default", "invalid_date_range", "invalid_parameter"),
+        ("kaplaix", "VALIDATION_ERROR", "VALIDATION_ERROR"),
     ] {
         let base = start(catalog(name)).await;
         let client = reqwest::Client::builder()
             .no_proxy()
             .build()
             .expect("client");
-        let res = client
-            .get(format!("{base}/v1/exports?days=120"))
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(res.status().as_u16(), 400);
-        assert_eq!(
-            res.headers()["content-type"],
-            "application/vnd.errata+json",
-            "{name}"
-        );
-        let body: Value = res.json().await.expect("JSON");
-        assert_eq!(
-            body,
-            json!({"code": code, "args": {"max_days": 90, "days": 120}, "param": "days"}),
-            "{name}"
-        );
-        let ok = send(&base, "GET", "/v1/exports?days=7", ACME, None).await;
+        let cases = [
+            (
+                "from=2026-01-01&to=2026-06-30",
+                json!({"code": range_code, "args": {"max_days": 90}, "param": "to"}),
+            ),
+            (
+                "from=2026-03-01&to=2026-02-01",
+                json!({"code": range_code, "args": {"max_days": 90}, "param": "to"}),
+            ),
+            (
+                "to=2026-02-01",
+                json!({"code": param_code, "param": "from"}),
+            ),
+            (
+                "from=2026-02-01&to=soon",
+                json!({"code": param_code, "param": "to"}),
+            ),
+        ];
+        for (query, raise) in cases {
+            let res = client
+                .get(format!("{base}/v1/exports?{query}"))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(res.status().as_u16(), 400, "{name} {query}");
+            assert_eq!(
+                res.headers()["content-type"],
+                "application/vnd.errata+json",
+                "{name} {query}"
+            );
+            let body: Value = res.json().await.expect("JSON");
+            assert_eq!(body, raise, "{name} {query}");
+        }
+        let ok = send(
+            &base,
+            "GET",
+            "/v1/exports?from=2026-01-01&to=2026-03-31",
+            ACME,
+            None,
+        )
+        .await;
         assert_eq!(ok.status, 200);
-        assert_eq!(ok.json(), json!({"days": 7, "events": []}));
+        assert_eq!(
+            ok.json(),
+            json!({"from": "2026-01-01", "to": "2026-03-31", "events": []})
+        );
     }
 }
