@@ -1,7 +1,7 @@
 //! Log: the request id on every answer, the request's metrics, its access-log line, and its
 //! record for the request log and usage counts.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::Response;
 use http::header::HeaderValue;
@@ -24,7 +24,21 @@ pub fn finish(
     }
     let status = res.status().as_u16();
     let code = res.extensions().get::<RenderedCode>().map(|c| c.0.as_str());
-    let latency = started.elapsed();
+    answered(gw, worker, trace, status, code, started.elapsed());
+    res
+}
+
+/// Counts, logs and records an answer with `status` (and `code`, for an error of the
+/// catalog's) that took `latency` to its head. The relay calls this directly: it writes the
+/// request id itself.
+pub fn answered(
+    gw: &Gateway,
+    worker: usize,
+    trace: Trace,
+    status: u16,
+    code: Option<&str>,
+    latency: Duration,
+) {
     gw.metrics.request(trace.route, status, code, latency);
     let route = gw.route_name(trace.route);
     tracing::info!(
@@ -42,22 +56,33 @@ pub fn finish(
         latency_ms = latency.as_secs_f64() * 1000.0,
     );
     if gw.recorder.enabled() {
-        // The trace's strings move into the record; only the route name and code are copied.
-        let record = Record {
-            request_id: trace.request_id,
-            time_ms: i64::try_from(trace.started_ms).unwrap_or(i64::MAX),
-            method: trace.method.as_str().to_owned(),
-            path: trace.path,
-            route: route.to_owned(),
-            key_id: trace.key_id,
-            tenant: trace.tenant,
-            status,
-            code: code.map(str::to_owned),
-            latency_us: i64::try_from(latency.as_micros()).unwrap_or(i64::MAX),
-            upstream_status: trace.upstream_status,
-            upstream_request_id: trace.upstream_request_id,
-        };
-        gw.recorder.record(worker, record, trace.windows);
+        record(gw, worker, trace, status, code, latency);
     }
-    res
+}
+
+/// Hands the request's record to the request log and usage counts.
+fn record(
+    gw: &Gateway,
+    worker: usize,
+    trace: Trace,
+    status: u16,
+    code: Option<&str>,
+    latency: Duration,
+) {
+    // The trace's strings move into the record; only the route name and code are copied.
+    let record = Record {
+        request_id: trace.request_id,
+        time_ms: i64::try_from(trace.started_ms).unwrap_or(i64::MAX),
+        method: trace.method.as_str().to_owned(),
+        path: trace.path,
+        route: gw.route_name(trace.route).to_owned(),
+        key_id: trace.key_id,
+        tenant: trace.tenant,
+        status,
+        code: code.map(str::to_owned),
+        latency_us: i64::try_from(latency.as_micros()).unwrap_or(i64::MAX),
+        upstream_status: trace.upstream_status,
+        upstream_request_id: trace.upstream_request_id,
+    };
+    gw.recorder.record(worker, record, trace.windows);
 }
