@@ -1,12 +1,38 @@
 #!/usr/bin/env python3
-"""Load benchmark: errata's gateway against nginx as a plain reverse proxy, on loopback.
+"""Load benchmark: errata's gateway against nginx and HAProxy as API gateways, on loopback.
+
+What an API owner would run instead of errata is nginx or HAProxy doing errata's job, so the
+benchmark leads with those peers, each set up as a gateway in front of the same upstream:
+
+- nginx-gw (Debian's nginx): a `map` of 1,000 API keys (`Authorization: Bearer <key>` -> key
+  id; errata's benchmark key is one of them), `limit_req` keyed by the key id at a rate never
+  reached (`burst` + `nodelay`, so the limiter runs on every request), JSON 401 bodies for a
+  missing or unknown key and a JSON 429 (a second, tiny limit that only one key has), a
+  request id (`$request_id`) sent upstream and to the client, the key stripped before the
+  upstream, keep-alive upstream connections.
+- HAProxy-gw (Debian's haproxy): a map file of the same 1,000 keys, a stick-table tracking
+  each key's request rate with a deny threshold never reached, JSON 401 bodies, a unique id
+  sent upstream and to the client, the key stripped, `nbthread` = workers, `http-reuse always`.
+
+Beside them, as before: nginx as a plain reverse proxy and a static `return 401` (the floors).
 
 Builds the release binaries, starts a tiny upstream (crates/errata-gateway/examples/
-bench_upstream.rs), nginx (a non-daemon child with its own prefix in a temp dir) and
-`errata serve` (SQLite store in the temp dir, in-memory counters, a plan whose rate limit is
-high enough never to trigger, so the limiter runs on every request), checks that each target
-answers as expected, then drives each with wrk in interleaved rounds and prints requests/s and
-p50/p99 latency (the median over rounds), with ratios against nginx measured in the same run.
+bench_upstream.rs), nginx (non-daemon children with their own prefix in a temp dir), HAProxy
+(foreground, -db) and `errata serve` (SQLite store in the temp dir, in-memory counters, a plan
+whose rate limit is high enough never to trigger, so the limiter runs on every request). Each
+target is checked before it is timed: the gateways first in front of a throwaway Python
+upstream that reports what it received (no Authorization header, the request id the client
+got), then in front of the real one. Then wrk drives each target in interleaved rounds and
+the report gives requests/s, p50/p99 latency (the median over rounds) and CPU µs per request
+of the answering process (from /proc), leading with errata against the two gateways, with the
+ratios against plain nginx beside them. Logging is the same for every target: no access log
+(nginx `access_log off`, HAProxy no `log` line, errata RUST_LOG=warn); errata's own request
+log (`[request_log]`, records written to its SQLite store) is on, as by default.
+
+Also, per worker count: errata with 1,000 and 2,000 connections (refused requests counted);
+`--memory` (on by default) errata's resident memory idle, with 2,000 keep-alive connections
+open and after they closed; `--log-ab` an A/B of errata's request log on and off, with the
+CPU errata spends writing the log after each run counted.
 
 Python 3.11, standard library only. `bench/run.sh` is the entry point; `--help` for options.
 Every process started here is stopped on exit, on failure and on Ctrl-C.
@@ -16,18 +42,23 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import http.server
 import json
 import os
 import platform
 import re
+import secrets
 import shutil
 import signal
 import ssl
 import socket
 import statistics
 import subprocess
+import sqlite3
+import string
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,11 +86,11 @@ class Procs:
         self.children: list[tuple[str, subprocess.Popen]] = []
 
     def start(self, name: str, argv: list[str], *, env=None, cpus: str | None = None,
-              stderr_path: Path | None = None) -> subprocess.Popen:
+              stderr_path: Path | None = None, cwd: Path | None = None) -> subprocess.Popen:
         if cpus:
             argv = ["taskset", "-c", cpus, *argv]
         err = open(stderr_path, "ab") if stderr_path else subprocess.DEVNULL
-        p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+        p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, cwd=cwd,
                              stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
         if stderr_path:
             err.close()
@@ -70,6 +101,25 @@ class Procs:
         for name, p in self.children:
             if p.poll() is not None:
                 raise BenchError(f"{name} (pid {p.pid}) exited with status {p.returncode}")
+
+    def stop(self, p: subprocess.Popen) -> None:
+        """Stops one child (its process group) and forgets it."""
+        name = next((n for n, q in self.children if q is p), "child")
+        self.children = [(n, q) for n, q in self.children if q is not p]
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            log(f"{name} (pid {p.pid}) ignored SIGTERM; killing it")
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
 
     def stop_all(self) -> None:
         # Our children only: each was started in a new session, so its process group id is its
@@ -152,7 +202,7 @@ def cpu_busy_fraction(seconds: float = 2.0) -> float:
 
 
 def ensure_tools(tls: bool) -> None:
-    tools = [("nginx", "nginx"), ("wrk", "wrk")]
+    tools = [("nginx", "nginx"), ("haproxy", "haproxy"), ("wrk", "wrk")]
     if tls:
         tools += [("h2load", "nghttp2-client"), ("openssl", "openssl")]
     missing = [pkg for tool, pkg in tools
@@ -179,6 +229,10 @@ def ensure_tools(tls: bool) -> None:
 
 def nginx_bin() -> str:
     return shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def haproxy_bin() -> str:
+    return shutil.which("haproxy") or "/usr/sbin/haproxy"
 
 
 def build(skip: bool, profile: str = "release") -> float | None:
@@ -300,7 +354,193 @@ auth = false
 # Everything else needs a key.
 [[routes]]
 path = "/"
+
+# The request log (a record per answer and usage counts, written to the store in batches off
+# the request path): on, as by default, except in the --log-ab "off" arm.
+[request_log]
+enabled = {request_log}
 """
+
+
+def errata_conf(*, request_log: bool = True, **kw) -> str:
+    return ERRATA_CONF.format(request_log="true" if request_log else "false", **kw)
+
+
+def fill(template: str, **kw) -> str:
+    """`template` with each @name@ replaced (configs full of braces, unlike str.format)."""
+    for k, v in kw.items():
+        template = template.replace(f"@{k}@", str(v))
+    left = re.findall(r"@\w+@", template)
+    if left:
+        raise BenchError(f"config template: {', '.join(left)} not filled")
+    return template
+
+
+# The JSON error bodies of both gateway peers (the same codes and messages errata answers with;
+# the request id is filled in by each peer).
+ERR_MISSING = '{"error":{"code":"missing_api_key","message":"No API key.","request_id":"%s"}}'
+ERR_UNKNOWN = '{"error":{"code":"invalid_api_key","message":"Unknown API key.","request_id":"%s"}}'
+ERR_LIMITED = '{"error":{"code":"rate_limited","message":"Too many requests.","request_id":"%s"}}'
+
+# nginx doing errata's job. Its own instance (own pid, logs and temp paths), beside the plain one.
+NGINX_GW_CONF = """\
+# Generated by bench/run.py: nginx as an API gateway, doing errata's job: API keys from a map,
+# a per-key rate limit (never reached, so it runs on every request), JSON 401/429 bodies,
+# a request id upstream and to the client, the key stripped, keep-alive to the upstream.
+daemon off;
+master_process on;
+worker_processes @workers@;
+pid @tmp@/nginx-gw.pid;
+error_log @tmp@/nginx-gw-error.log warn;
+events {
+    worker_connections 4096;
+}
+http {
+    access_log off;
+    client_body_temp_path @tmp@/nginx-gw-client-body;
+    proxy_temp_path @tmp@/nginx-gw-proxy;
+    fastcgi_temp_path @tmp@/nginx-gw-fastcgi;
+    uwsgi_temp_path @tmp@/nginx-gw-uwsgi;
+    scgi_temp_path @tmp@/nginx-gw-scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+
+    # 1,000 API keys: the whole Authorization header ("Bearer <key>") -> the key's id; no
+    # header, another scheme or an unknown key -> "".
+    map_hash_bucket_size 256;
+    map_hash_max_size 4096;
+    map $http_authorization $api_key_id {
+        default "";
+        include @tmp@/nginx-gw-keys.map;
+    }
+    # The per-key limit: 1,000,000 requests/s with as large a burst, never reached; nodelay so
+    # nothing is queued. An empty key id (no key) is not counted.
+    limit_req_zone $api_key_id zone=per_key:10m rate=1000000r/s;
+    # One key (key_limited) also has a tiny limit, 1 request/minute: the 429 row.
+    map $api_key_id $api_key_tiny {
+        default "";
+        key_limited key_limited;
+    }
+    limit_req_zone $api_key_tiny zone=tiny:1m rate=1r/m;
+    limit_req_status 429;
+
+    upstream bench_upstream {
+        server 127.0.0.1:@upstream_port@;
+        keepalive 256;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:@port@;
+        default_type application/json;
+        # The request id, on every answer (proxied, 401 and 429 alike).
+        add_header X-Request-Id $request_id always;
+        error_page 429 = @limited;
+        if ($http_authorization = "") {
+            return 401 '@err_missing@';
+        }
+        if ($api_key_id = "") {
+            return 401 '@err_unknown@';
+        }
+        location / {
+            limit_req zone=per_key burst=1000000 nodelay;
+            limit_req zone=tiny nodelay;
+            proxy_pass http://bench_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            # The key stays here; the upstream gets the key's id and the request id.
+            proxy_set_header Authorization "";
+            proxy_set_header X-Api-Key-Id $api_key_id;
+            proxy_set_header X-Request-Id $request_id;
+        }
+        location @limited {
+            return 429 '@err_limited@';
+        }
+    }
+}
+"""
+
+# HAProxy doing errata's job, in the foreground (-db).
+HAPROXY_GW_CONF = """\
+# Generated by bench/run.py: HAProxy as an API gateway, doing errata's job: API keys from a
+# map file, a per-key request rate in a stick-table with a deny threshold never reached (so it
+# is tracked on every request), JSON 401/429 bodies, a unique request id upstream and to the
+# client, the key stripped, connection reuse to the upstream.
+# No `log` line anywhere: HAProxy logs nothing (as nginx with access_log off, errata at warn).
+global
+    nbthread @workers@
+    # As nginx's worker_connections (errata: max_connections 20000, not reached here).
+    maxconn 4096
+
+defaults
+    mode http
+    maxconn 4096
+    option http-keep-alive
+    timeout connect 5s
+    timeout client 75s
+    timeout server 75s
+    timeout http-keep-alive 75s
+
+frontend api
+    bind 127.0.0.1:@port@
+    # Request rate per key id over the last second.
+    stick-table type string len 32 size 4k expire 60s store http_req_rate(1s)
+    # The request id: sent upstream (unique-id-header) and on every answer (below).
+    unique-id-format %{+X}o%ci%cp%fi%fp%Ts%ms%rt%pid
+    unique-id-header X-Request-Id
+    http-request return status 401 content-type application/json lf-string '@err_missing@' unless { req.fhdr(authorization) -m found }
+    # "Bearer <key>" -> the key's id, from a map file of 1,000 keys.
+    http-request set-var(txn.key_id) req.fhdr(authorization),bytes(7),map_str(@keys_map@) if { req.fhdr(authorization) -m beg "Bearer " }
+    http-request return status 401 content-type application/json lf-string '@err_unknown@' unless { var(txn.key_id) -m found }
+    http-request track-sc0 var(txn.key_id)
+    http-request return status 429 content-type application/json lf-string '@err_limited@' if { sc_http_req_rate(0) gt 1000000 }
+    # The key stays here; the upstream gets the key's id (and the request id, above).
+    http-request del-header Authorization
+    http-request set-header X-Api-Key-Id %[var(txn.key_id)]
+    http-request set-header X-Forwarded-Proto http
+    option forwardfor
+    http-after-response set-header X-Request-Id %[unique-id]
+    default_backend upstream
+
+backend upstream
+    http-reuse always
+    server up 127.0.0.1:@upstream_port@
+"""
+
+GW_KEYS = 1000  # keys in each peer's map, errata's benchmark key and its limited key among them
+
+
+def gateway_keys(key: str, limited: str) -> list[tuple[str, str]]:
+    """(key, key id) for the peers' maps: errata's two benchmark keys and generated ones of the
+    same shape (`<prefix>_live_` + 32 base62 characters), GW_KEYS in all."""
+    alphabet = string.ascii_letters + string.digits
+    head = key[:-32]
+    keys = [(key, "key_bench"), (limited, "key_limited")]
+    for i in range(GW_KEYS - len(keys)):
+        keys.append((head + "".join(secrets.choice(alphabet) for _ in range(32)), f"key_{i:04d}"))
+    return keys
+
+
+def write_gateway_maps(tmp: Path, keys: list[tuple[str, str]]) -> tuple[Path, Path]:
+    nginx_map, haproxy_map = tmp / "nginx-gw-keys.map", tmp / "haproxy-gw-keys.map"
+    nginx_map.write_text("".join(f'"Bearer {k}" {i};\n' for k, i in keys))
+    haproxy_map.write_text("".join(f"{k} {i}\n" for k, i in keys))
+    return nginx_map, haproxy_map
+
+
+def nginx_gw_conf(tmp: Path, workers: int, port: int, upstream_port: int) -> str:
+    return fill(NGINX_GW_CONF, tmp=tmp, workers=workers, port=port, upstream_port=upstream_port,
+                err_missing=ERR_MISSING % "$request_id", err_unknown=ERR_UNKNOWN % "$request_id",
+                err_limited=ERR_LIMITED % "$request_id")
+
+
+def haproxy_gw_conf(tmp: Path, workers: int, port: int, upstream_port: int) -> str:
+    return fill(HAPROXY_GW_CONF, workers=workers, port=port, upstream_port=upstream_port,
+                keys_map=tmp / "haproxy-gw-keys.map",
+                err_missing=ERR_MISSING % "%[unique-id]", err_unknown=ERR_UNKNOWN % "%[unique-id]",
+                err_limited=ERR_LIMITED % "%[unique-id]")
 
 
 def create_key(errata: Path, conf: Path, name: str, extra: list[str]) -> str:
@@ -337,7 +577,11 @@ def get(port: int, path: str, headers: dict[str, str] | None = None,
 
 def expect(what: str, port: int, headers: dict[str, str] | None, status: int,
            body_has: bytes | None = None, path: str = "/",
-           header: tuple[str, str] | None = None, ca: Path | None = None) -> None:
+           header: tuple[str, str] | None = None, ca: Path | None = None, *,
+           json_body: bool = False, has_header: str | None = None) -> tuple[dict, bytes]:
+    """One request and its checks: the status, a mark in the body, a header's value;
+    `json_body`: the body parses as JSON; `has_header`: a header is there and not empty.
+    Returns the response's headers (lower-case names) and body."""
     try:
         got, got_headers, body = get(port, path, headers, ca)
     except OSError as e:
@@ -346,12 +590,82 @@ def expect(what: str, port: int, headers: dict[str, str] | None, status: int,
         raise BenchError(f"check failed: {what}: expected {status}"
                          f"{' with ' + body_has.decode() if body_has else ''}, got {got}: "
                          f"{body[:300].decode(errors='replace')}")
+    have = {k.lower(): v for k, v in got_headers}
     if header is not None:
-        have = {k.lower(): v for k, v in got_headers}
         if have.get(header[0]) != header[1]:
             raise BenchError(f"check failed: {what}: expected header {header[0]}: {header[1]}, "
                              f"got {have.get(header[0])!r}")
+    if has_header is not None and not have.get(has_header):
+        raise BenchError(f"check failed: {what}: no {has_header} header in the answer "
+                         f"(headers: {sorted(have)})")
+    if json_body:
+        try:
+            json.loads(body)
+        except ValueError as e:
+            raise BenchError(f"check failed: {what}: the body is not JSON ({e}): "
+                             f"{body[:300].decode(errors='replace')}") from e
     log(f"ok: {what} -> {got}")
+    return have, body
+
+
+class EchoUpstream:
+    """A throwaway upstream for the checks, in a thread of this process: answers like the
+    benchmark upstream (the same body mark) and tells in its body what it received: whether an
+    Authorization header came, the request id and the key id the gateway sent."""
+
+    def __init__(self) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the gateways expect of an upstream
+
+            def do_GET(self) -> None:
+                h = self.headers
+                body = json.dumps({
+                    "ok": True, "service": "bench-upstream",
+                    "saw_authorization": h.get("Authorization") is not None,
+                    "request_id": h.get("X-Request-Id"),
+                    "key_id": h.get("X-Api-Key-Id") or h.get("X-Errata-Key-Id"),
+                }, separators=(",", ":")).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def check_gateway(name: str, port: int, bearer: dict[str, str], unknown: str,
+                  key_id: str | None) -> None:
+    """The checks of a gateway in front of the EchoUpstream: the key is checked and stripped,
+    the upstream and the client get the same request id, rejections are JSON with an id."""
+    have, body = expect(f"{name} with the key (echo upstream)", port, bearer, 200,
+                        UPSTREAM_BODY_MARK, json_body=True, has_header="x-request-id")
+    seen = json.loads(body)
+    if seen["saw_authorization"]:
+        raise BenchError(f"check failed: {name}: the upstream received the Authorization header")
+    if seen["request_id"] != have["x-request-id"]:
+        raise BenchError(f"check failed: {name}: the upstream got request id "
+                         f"{seen['request_id']!r}, the client {have['x-request-id']!r}")
+    if key_id is not None and seen["key_id"] != key_id:
+        raise BenchError(f"check failed: {name}: the upstream got key id {seen['key_id']!r}, "
+                         f"expected {key_id!r}")
+    log(f"ok: {name}: the upstream saw no Authorization header, request id "
+        f"{seen['request_id']} (the client's too), key id {seen['key_id']}")
+    for what, headers in (("without a key", None),
+                          ("with an unknown key", {"Authorization": f"Bearer {unknown}"})):
+        expect(f"{name} {what} (echo upstream)", port, headers, 401, b'"error"', json_body=True,
+               has_header="x-request-id")
 
 
 # --------------------------------------------------------------------------------------------
@@ -706,7 +1020,7 @@ def main() -> int:
 
             # errata: config, keys, then the gateway.
             econf = wtmp / "errata.toml"
-            econf.write_text(ERRATA_CONF.format(port=er_port, upstream_port=up_port, tmp=wtmp,
+            econf.write_text(errata_conf(port=er_port, upstream_port=up_port, tmp=wtmp,
                                                 admin_port=er_admin, workers=w))
             key = create_key(errata, econf, "bench", [])
             limited = create_key(errata, econf, "bench-limited", ["--rate", "1",
@@ -720,7 +1034,7 @@ def main() -> int:
             if args.access_log:
                 lconf = wtmp / "errata-log.toml"
                 lport, ladmin = free_port(), free_port()
-                lconf.write_text(ERRATA_CONF.format(port=lport, upstream_port=up_port, tmp=wtmp,
+                lconf.write_text(errata_conf(port=lport, upstream_port=up_port, tmp=wtmp,
                                                     admin_port=ladmin, workers=w))
                 er_log = procs.start("errata (access log)",
                                      [str(errata), "serve", "--config", str(lconf)],
@@ -742,7 +1056,7 @@ def main() -> int:
                 wait_for_port(rport, procs, "redis-server")
                 rconf = wtmp / "errata-redis.toml"
                 redis_port, redis_admin = free_port(), free_port()
-                rconf.write_text(ERRATA_CONF.format(port=redis_port, upstream_port=up_port, tmp=wtmp,
+                rconf.write_text(errata_conf(port=redis_port, upstream_port=up_port, tmp=wtmp,
                                                     admin_port=redis_admin, workers=w)
                                  .replace('counters = "memory://"',
                                           f'counters = "redis://127.0.0.1:{rport}"'))
@@ -756,7 +1070,7 @@ def main() -> int:
             if args.tls:
                 tconf = wtmp / "errata-tls.toml"
                 er_tls_port, tls_admin = free_port(), free_port()
-                tconf.write_text(ERRATA_CONF.format(port=er_tls_port, upstream_port=up_port,
+                tconf.write_text(errata_conf(port=er_tls_port, upstream_port=up_port,
                                                     tmp=wtmp, admin_port=tls_admin, workers=w)
                                  + f'\n[tls]\ncert = "{cert}"\nkey = "{key_pem}"\n')
                 er_tls = procs.start("errata (TLS)", [str(errata), "serve", "--config", str(tconf)],
