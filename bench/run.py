@@ -683,6 +683,9 @@ class Target:
     # "wrk" (HTTP/1.1, keep-alive) or "h2load" (HTTP/2 by ALPN); "https" for the TLS rows.
     tool: str = "wrk"
     scheme: str = "http"
+    # For a rejection target: how many 2xx a run may have (nginx's tiniest limit, 1 request a
+    # minute, lets one through now and then).
+    max_ok: int = 0
     rows: list[dict] = field(default_factory=list)
 
 
@@ -739,7 +742,7 @@ def run_wrk(t: Target, args, cpus: str | None, *, connections: int | None = None
     if t.expect_status == 200 and row["non2xx"]:
         raise BenchError(f"{t.name}: {row['non2xx']} of {row['requests']} responses were not "
                          f"2xx during the run:\n{out}")
-    if t.expect_status != 200 and row["non2xx"] < row["requests"]:
+    if t.expect_status != 200 and row["non2xx"] < row["requests"] - t.max_ok:
         raise BenchError(f"{t.name}: only {row['non2xx']} of {row['requests']} responses were "
                          f"rejections during the run:\n{out}")
     if row["socket_errors"]:
@@ -763,6 +766,39 @@ def drive(t: Target, argv: list[str], cpus: str | None, parse) -> tuple[dict, st
     row["proxy_sys_us_per_req"] = (cpu1[1] - cpu0[1]) * 1e6 / n
     row["proxy_cpu_us_per_req"] = row["proxy_user_us_per_req"] + row["proxy_sys_us_per_req"]
     return row, r.stdout
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process, all its threads, live and exited."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        raw = f.read().decode()
+    fields = raw[raw.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+DRAIN_IDLE = 1.5  # seconds of no CPU that end a drain: longer than errata's 1 s log flush
+DRAIN_MAX = 10.0
+
+
+def drain(pid: int) -> tuple[float, float]:
+    """Waits until `pid` has used no CPU (at most one clock tick) for DRAIN_IDLE seconds, at
+    most DRAIN_MAX; the CPU seconds it used meanwhile and the seconds waited (idle tail
+    included). The idle window is longer than the request log's flush interval, so a flush
+    that was due when the load stopped has run before it ends."""
+    tick = 1.0 / os.sysconf("SC_CLK_TCK")
+    t0 = time.monotonic()
+    c0 = process_cpu_seconds(pid)
+    samples = [(t0, c0)]
+    while True:
+        time.sleep(0.1)
+        now, c = time.monotonic(), process_cpu_seconds(pid)
+        samples.append((now, c))
+        if now - t0 >= DRAIN_MAX:
+            break
+        window = [(t, v) for t, v in samples if t >= now - DRAIN_IDLE - 1e-9]
+        if now - t0 >= DRAIN_IDLE and window and c - window[0][1] <= tick + 1e-9:
+            break
+    return c - c0, now - t0
 
 
 H2_STREAMS = 5  # concurrent streams per HTTP/2 connection: connections / 5 of them, 5 each
@@ -809,6 +845,234 @@ def run_h2load(t: Target, args, cpus: str | None) -> dict:
     return row
 
 
+# --------------------------------------------------------------------------------------------
+# Memory
+
+
+MEMORY_CONNECTIONS = 2000
+MEMORY_OPEN_MAX_MB = 100.0   # target: resident memory with MEMORY_CONNECTIONS open
+MEMORY_GROWTH_MAX_MB = 20.0  # target: after they closed, at most this much above idle
+
+
+def status_mb(pid: int, field_name: str) -> float:
+    """A memory line of /proc/<pid>/status (VmRSS, VmHWM: the whole process) in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1]) / 1024
+    raise BenchError(f"no {field_name} in /proc/{pid}/status")
+
+
+def read_answer(s: socket.socket) -> int:
+    """Reads one HTTP/1.1 response off a socket (Content-Length or chunked); its status."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise BenchError("the connection closed before an answer")
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+    if "content-length" in hdrs:
+        need = int(hdrs["content-length"])
+        while len(rest) < need:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise BenchError("the connection closed inside an answer")
+            rest += chunk
+    elif "chunked" in hdrs.get("transfer-encoding", ""):
+        while not rest.endswith(b"0\r\n\r\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                raise BenchError("the connection closed inside an answer")
+            rest += chunk
+    return status
+
+
+def still_open(s: socket.socket) -> bool:
+    """The server has not closed this idle keep-alive connection."""
+    try:
+        s.setblocking(False)
+        try:
+            return s.recv(1, socket.MSG_PEEK) != b""
+        except BlockingIOError:
+            return True
+        finally:
+            s.setblocking(True)
+    except OSError:
+        return False
+
+
+def measure_memory(pid: int, port: int, key: str, procs: Procs) -> dict:
+    """errata's resident memory idle, with MEMORY_CONNECTIONS keep-alive connections open (each
+    has sent one request with the key and read the answer) and a few seconds after they all
+    closed."""
+    request = (f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+               f"Authorization: Bearer {key}\r\n\r\n").encode()
+    # Warm: a few answered requests, then a quiet second.
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(request)
+            read_answer(s)
+    time.sleep(1.0)
+    before = status_mb(pid, "VmRSS")
+    socks: list[socket.socket] = []
+    t0 = time.monotonic()
+    try:
+        statuses: dict[int, int] = {}
+        for _ in range(MEMORY_CONNECTIONS):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            socks.append(s)
+            s.sendall(request)
+            st = read_answer(s)
+            statuses[st] = statuses.get(st, 0) + 1
+        opened_in = time.monotonic() - t0
+        time.sleep(1.0)
+        procs.check_alive()
+        open_mb = status_mb(pid, "VmRSS")
+        alive = sum(1 for s in socks if still_open(s))
+    finally:
+        for s in socks:
+            s.close()
+    time.sleep(3.0)
+    after = status_mb(pid, "VmRSS")
+    peak = status_mb(pid, "VmHWM")
+    return {"before_mb": before, "open_mb": open_mb, "after_mb": after, "peak_mb": peak,
+            "connections": MEMORY_CONNECTIONS, "still_open": alive, "statuses": statuses,
+            "opened_in_s": opened_in,
+            "open_ok": open_mb < MEMORY_OPEN_MAX_MB,
+            "growth_ok": after - before <= MEMORY_GROWTH_MAX_MB}
+
+
+# --------------------------------------------------------------------------------------------
+# The request log A/B
+
+
+def metric(admin_port: int, token: str, name: str) -> float | None:
+    """One counter from errata's admin /metrics (Prometheus text), None when absent."""
+    try:
+        status, _, body = get(admin_port, "/metrics", {"Authorization": f"Bearer {token}"})
+    except OSError:
+        return None
+    if status != 200:
+        return None
+    for line in body.decode(errors="replace").splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            try:
+                return float(line.rsplit(None, 1)[1])
+            except (ValueError, IndexError):
+                return None
+    return None
+
+
+def count_log_rows(db: Path) -> int | None:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
+            return int(c.execute("SELECT count(*) FROM request_log").fetchone()[0])
+    except sqlite3.Error as e:
+        log(f"could not count the request log's records in {db}: {e}")
+        return None
+
+
+ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
+
+
+def log_ab(args, errata: Path, wtmp: Path, workers: int, up_port: int, procs: Procs, env,
+           server_cpus: str | None, client_cpus: str | None) -> dict:
+    """errata with its request log on and off, the same config otherwise (each with its own
+    SQLite file and key), in alternating rounds; after each run, errata's CPU is counted until
+    it has been idle DRAIN_IDLE s (the log flushed what the run queued)."""
+    arms: dict[str, dict] = {}
+    for name, on in (("on", True), ("off", False)):
+        port, admin = free_port(), free_port()
+        conf = wtmp / f"errata-log-{name}.toml"
+        db = wtmp / f"errata-log-{name}.db"
+        conf.write_text(errata_conf(request_log=on, port=port, upstream_port=up_port, tmp=wtmp,
+                                    admin_port=admin, workers=workers)
+                        .replace(f"sqlite://{wtmp}/errata-keys.db", f"sqlite://{db}"))
+        key = create_key(errata, conf, f"bench-log-{name}", [])
+        proc = procs.start(f"errata (request log {name})",
+                           [str(errata), "serve", "--config", str(conf)], env=env,
+                           cpus=server_cpus, stderr_path=wtmp / f"errata-log-{name}.log")
+        wait_for_port(port, procs, f"errata (request log {name})")
+        bearer = {"Authorization": f"Bearer {key}"}
+        expect(f"errata (request log {name}) with the key", port, bearer, 200,
+               UPSTREAM_BODY_MARK)
+        arms[name] = {"proc": proc, "admin": admin, "db": db, "checks": 1,
+                      "target": Target(f"errata, request log {name}", port, bearer, 200,
+                                       proc.pid)}
+    # Both idle before the first run (startup done, the check request flushed).
+    for a in arms.values():
+        drain(a["proc"].pid)
+    for rnd in range(args.rounds):
+        order = ["on", "off"] if rnd % 2 == 0 else ["off", "on"]
+        for name in order:
+            procs.check_alive()
+            t = arms[name]["target"]
+            row = run_wrk(t, args, client_cpus)
+            cpu, secs = drain(arms[name]["proc"].pid)
+            n = max(1, row["requests"])
+            row["drain_cpu_s"] = cpu
+            row["drain_s"] = secs
+            row["cpu_us_per_req_flushed"] = row["proxy_cpu_us_per_req"] + cpu * 1e6 / n
+            t.rows.append(row)
+            log(f"log A/B round {rnd + 1}/{args.rounds} log {name:<3} {row['rps']:>9.0f} req/s  "
+                f"p99 {row['p99_ms']:.3f} ms  CPU {row['proxy_cpu_us_per_req']:.1f} µs/req "
+                f"during wrk, {row['cpu_us_per_req_flushed']:.1f} with the {secs:.1f} s after")
+    out: dict = {}
+    for name, a in arms.items():
+        dropped = metric(a["admin"], ADMIN_TOKEN, "errata_request_log_dropped_total")
+        procs.stop(a["proc"])  # stopping flushes what is left
+        answered = sum(r["requests"] for r in a["target"].rows) + a["checks"]
+        out[name] = {"rows": a["target"].rows, "answered": answered, "dropped": dropped,
+                     "records": count_log_rows(a["db"])}
+    return out
+
+
+def log_ab_report(ab: dict) -> str:
+    on, off = ab["on"], ab["off"]
+    lines = []
+    rows = []
+    for name, a in (("on", on), ("off", off)):
+        r = a["rows"]
+        rows.append([f"request log {name}", f"{med(r, 'rps'):.0f}", f"{med(r, 'p99_ms'):.3f}",
+                     f"{med(r, 'proxy_cpu_us_per_req'):.1f}",
+                     f"{med(r, 'cpu_us_per_req_flushed'):.1f}",
+                     f"{med(r, 'drain_s'):.1f}",
+                     " / ".join(f"{x['cpu_us_per_req_flushed']:.1f}" for x in r)])
+    lines.append(table(["errata, key, proxied", "req/s", "p99 ms", "CPU µs/req in run",
+                        "CPU µs/req + flush", "after s", "CPU + flush per round"], rows))
+    c_on = med(on["rows"], "cpu_us_per_req_flushed")
+    c_off = med(off["rows"], "cpu_us_per_req_flushed")
+    diff = c_on - c_off
+    lines.append("")
+    lines.append(f"- request log on − off: **{diff:+.1f} µs/request** "
+                 f"({diff / c_off:+.0%} of the CPU with it off); req/s "
+                 f"{med(on['rows'], 'rps') / med(off['rows'], 'rps'):.2f}x, p99 "
+                 f"{med(on['rows'], 'p99_ms') / med(off['rows'], 'p99_ms'):.2f}x (on ÷ off)")
+    rec, ans, drop = on["records"], on["answered"], on["dropped"]
+    lines.append(f"- log on: {rec if rec is not None else 'n/a'} records written for {ans} "
+                 f"requests answered; dropped (queue full): "
+                 f"{f'{drop:.0f}' if drop is not None else 'n/a'}. Log off: "
+                 f"{off['records'] if off['records'] is not None else 'n/a'} records")
+    return "\n".join(lines)
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """A markdown table, the first column left-aligned, the others right-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+
+    def line(cells):
+        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+
+    return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+                      *(line(r) for r in rows)])
+
+
 def self_signed(tmp: Path) -> tuple[Path, Path]:
     """A P-256 certificate for 127.0.0.1 and localhost, the same one for nginx and errata."""
     cert, key = tmp / "tls-cert.pem", tmp / "tls-key.pem"
@@ -848,6 +1112,7 @@ def machine_facts() -> dict:
         "cpu": model,
         "kernel": platform.release(),
         "nginx": version([nginx_bin(), "-v"]),
+        "haproxy": version([haproxy_bin(), "-v"]),
         "wrk": version(["wrk", "-v"]),
         "rustc": version(["rustc", "--version"]),
     }
@@ -903,12 +1168,63 @@ def report(targets: list[Target], baseline: str) -> str:
     return "\n".join(lines)
 
 
+NGINX_GW = "nginx-gw (auth + limit + proxy)"
+NGINX_GW_401 = "nginx-gw 401 (no key)"
+NGINX_GW_429 = "nginx-gw 429 (rate limited)"
+HAPROXY_GW = "HAProxy-gw (auth + limit + proxy)"
+HAPROXY_GW_401 = "HAProxy-gw 401 (no key)"
+
+
+def lead_report(targets: list[Target]) -> str:
+    """errata against the two gateway peers, with plain nginx beside them: for each errata row,
+    errata ÷ peer for req/s, CPU µs per request and p99. Proxied rows against the peers'
+    proxied rows; errata's rejections (401, 429) against the peers' 401 (no key)."""
+    by = {t.name: t for t in targets}
+    proxied = [by.get(NGINX_GW), by.get(HAPROXY_GW), by.get("nginx proxy")]
+    rejected = [by.get(NGINX_GW_401), by.get(HAPROXY_GW_401), by.get("nginx static 401")]
+
+    def ratio(t: Target, ref: Target | None, key: str) -> str:
+        if ref is None or not ref.rows:
+            return "n/a"
+        b = med(ref.rows, key)
+        return fmt(med(t.rows, key) / b if b else float("nan"), ".2f", "x")
+
+    peers = [t for t in (*proxied, *rejected, by.get(NGINX_GW_429)) if t is not None]
+    peer_rows = [[t.name, f"{med(t.rows, 'rps'):.0f}",
+                  f"{med(t.rows, 'proxy_cpu_us_per_req'):.1f}", fmt(med(t.rows, "p99_ms"), ".3f")]
+                 for t in peers]
+    rows = []
+    for t in targets:
+        if not t.name.startswith("errata"):
+            continue
+        refs = proxied if t.expect_status == 200 else rejected
+        rows.append([t.name, f"{med(t.rows, 'rps'):.0f}",
+                     f"{med(t.rows, 'proxy_cpu_us_per_req'):.1f}",
+                     fmt(med(t.rows, "p99_ms"), ".3f"),
+                     *(ratio(t, r, "rps") for r in refs),
+                     *(ratio(t, r, "proxy_cpu_us_per_req") for r in refs),
+                     *(ratio(t, r, "p99_ms") for r in refs)])
+    out = [table(["peer", "req/s", "CPU µs/req", "p99 ms"], peer_rows), "",
+           table(["errata", "req/s", "CPU µs/req", "p99 ms",
+                  "req/s ÷ nginx-gw", "÷ HAProxy-gw", "÷ nginx plain",
+                  "CPU ÷ nginx-gw", "÷ HAProxy-gw", "÷ nginx plain",
+                  "p99 ÷ nginx-gw", "÷ HAProxy-gw", "÷ nginx plain"], rows)]
+    e429, n429 = by.get("errata 429 (rate limited)"), by.get(NGINX_GW_429)
+    if e429 is not None and n429 is not None and e429.rows and n429.rows:
+        out += ["", f"- 429 against 429: errata ÷ nginx-gw 429: req/s {ratio(e429, n429, 'rps')}, "
+                    f"CPU {ratio(e429, n429, 'proxy_cpu_us_per_req')}, p99 "
+                    f"{ratio(e429, n429, 'p99_ms')}"]
+    return "\n".join(out)
+
+
 # --------------------------------------------------------------------------------------------
 # Main
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     ap.add_argument("--connections", type=int, default=50, help="wrk connections (default 50)")
@@ -940,6 +1256,18 @@ def main() -> int:
                          "valid key, counting refused requests (default 1000,2000; '' skips)")
     ap.add_argument("--many-duration", type=int, default=15,
                     help="seconds per many-connections run (default 15)")
+    ap.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
+                    help=f"errata's resident memory (VmRSS) idle, with "
+                         f"{MEMORY_CONNECTIONS} keep-alive connections open and a few seconds "
+                         f"after they closed, on a fresh instance (default on, ~10 s per worker "
+                         f"count); targets: < {MEMORY_OPEN_MAX_MB:.0f} MB open, growth "
+                         f"<= {MEMORY_GROWTH_MAX_MB:.0f} MB")
+    ap.add_argument("--log-ab", action=argparse.BooleanOptionalAction, default=False,
+                    help="A/B of errata's request log ([request_log] enabled = true / false, "
+                         "the same config otherwise), rounds alternating on and off, errata's "
+                         "CPU counted until the log has flushed after each run (default off: "
+                         "~2 x rounds x (duration + 2) s per worker count, over a minute at "
+                         "the defaults)")
     ap.add_argument("--json", type=Path, help="also write the raw results to this file")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (configs, logs)")
     args = ap.parse_args()
@@ -1077,11 +1405,78 @@ def main() -> int:
                                      env=env, cpus=server_cpus, stderr_path=wtmp / "errata-tls.log")
                 wait_for_port(er_tls_port, procs, "errata (TLS)")
 
-            # Checks, before any measuring.
+            # The gateway peers: the same 1,000 keys in each one's map, errata's two among them.
             bearer = {"Authorization": f"Bearer {key}"}
+            write_gateway_maps(wtmp, gateway_keys(key, limited))
+            ngw_port, hgw_port = free_port(), free_port()
+
+            def start_nginx_gw(upstream_port: int) -> subprocess.Popen:
+                c = wtmp / "nginx-gw.conf"
+                c.write_text(nginx_gw_conf(wtmp, w, ngw_port, upstream_port))
+                r = subprocess.run([nginx_bin(), "-t", "-q", "-p", str(wtmp), "-e",
+                                    str(wtmp / "nginx-gw-error.log"), "-c", str(c)],
+                                   capture_output=True, text=True)
+                if r.returncode != 0 or r.stderr.strip():
+                    raise BenchError(f"nginx rejected (or warned about) the gateway config "
+                                     f"{c}:\n{r.stderr}")
+                p = procs.start("nginx-gw", [nginx_bin(), "-p", str(wtmp), "-e",
+                                             str(wtmp / "nginx-gw-error.log"), "-c", str(c)],
+                                cpus=server_cpus, stderr_path=wtmp / "nginx-gw-stderr.log")
+                wait_for_port(ngw_port, procs, "nginx-gw")
+                return p
+
+            def start_haproxy_gw(upstream_port: int) -> subprocess.Popen:
+                c = wtmp / "haproxy-gw.conf"
+                c.write_text(haproxy_gw_conf(wtmp, w, hgw_port, upstream_port))
+                r = subprocess.run([haproxy_bin(), "-c", "-q", "-f", str(c)],
+                                   capture_output=True, text=True)
+                if r.returncode != 0:
+                    raise BenchError(f"HAProxy rejected the gateway config {c}:\n"
+                                     f"{r.stdout}{r.stderr}")
+                p = procs.start("HAProxy-gw", [haproxy_bin(), "-db", "-f", str(c)],
+                                cpus=server_cpus, stderr_path=wtmp / "haproxy-gw-stderr.log",
+                                cwd=wtmp)
+                wait_for_port(hgw_port, procs, "HAProxy-gw")
+                return p
+
+            # First each gateway (errata too) in front of a throwaway upstream that tells what
+            # it received: no Authorization header, the request id the client got, the key id.
+            echo = EchoUpstream()
+            try:
+                ngw = start_nginx_gw(echo.port)
+                hgw = start_haproxy_gw(echo.port)
+                xconf = wtmp / "errata-echo.toml"
+                xport, xadmin = free_port(), free_port()
+                xconf.write_text(errata_conf(port=xport, upstream_port=echo.port, tmp=wtmp,
+                                             admin_port=xadmin, workers=w))
+                xer = procs.start("errata (echo check)",
+                                  [str(errata), "serve", "--config", str(xconf)], env=env,
+                                  cpus=server_cpus, stderr_path=wtmp / "errata-echo.log")
+                wait_for_port(xport, procs, "errata (echo check)")
+                check_gateway("nginx-gw", ngw_port, bearer, unknown, "key_bench")
+                check_gateway("HAProxy-gw", hgw_port, bearer, unknown, "key_bench")
+                check_gateway("errata", xport, bearer, unknown, None)
+                for p in (ngw, hgw, xer):
+                    procs.stop(p)
+            finally:
+                echo.close()
+            ngw = start_nginx_gw(up_port)
+            hgw = start_haproxy_gw(up_port)
+
+            # Checks, before any measuring.
             expect("upstream direct", up_port, None, 200, UPSTREAM_BODY_MARK)
             expect("nginx", ng_port, None, 200, UPSTREAM_BODY_MARK)
             expect("nginx static 401", ng_static, None, 401, b"error")
+            for name, port in (("nginx-gw", ngw_port), ("HAProxy-gw", hgw_port)):
+                expect(f"{name} with the key", port, bearer, 200, UPSTREAM_BODY_MARK,
+                       has_header="x-request-id")
+                expect(f"{name} without a key", port, None, 401, b'"missing_api_key"',
+                       json_body=True, has_header="x-request-id")
+            expect("nginx-gw, limited key, 1st request", ngw_port,
+                   {"Authorization": f"Bearer {limited}"}, 200, UPSTREAM_BODY_MARK)
+            expect("nginx-gw, limited key, 2nd request", ngw_port,
+                   {"Authorization": f"Bearer {limited}"}, 429, b'"rate_limited"',
+                   json_body=True, has_header="x-request-id")
             # The limiter ran: its headers carry the plan's limit.
             expect("errata with the key", er_port, bearer, 200, UPSTREAM_BODY_MARK,
                    header=("x-ratelimit-limit", "100000000"))
@@ -1108,6 +1503,13 @@ def main() -> int:
                 Target("upstream direct", up_port, {}, 200, up.pid),
                 Target("nginx proxy", ng_port, {}, 200, ng.pid),
                 Target("nginx static 401", ng_static, {}, 401, ng.pid),
+                Target(NGINX_GW, ngw_port, bearer, 200, ngw.pid),
+                Target(NGINX_GW_401, ngw_port, {}, 401, ngw.pid),
+                # nginx's tiniest rate is 1 request a minute: one may pass now and then.
+                Target(NGINX_GW_429, ngw_port, {"Authorization": f"Bearer {limited}"}, 429,
+                       ngw.pid, max_ok=1 + args.duration // 60),
+                Target(HAPROXY_GW, hgw_port, bearer, 200, hgw.pid),
+                Target(HAPROXY_GW_401, hgw_port, {}, 401, hgw.pid),
                 Target("errata (auth + rate limit + proxy)", er_port, bearer, 200, er.pid),
                 Target("errata public route (proxy only)", er_port, {}, 200, er.pid, "/public/"),
             ]
@@ -1179,8 +1581,30 @@ def main() -> int:
                 log(f"{t.name}: {row['requests']} requests, {row['rps']:.0f} req/s, "
                     f"{row['non2xx']} non-2xx, socket errors {row['socket_detail']}, refused {refused}")
                 many.append((c, row, refused))
+
+            memory = None
+            if args.memory:
+                mconf = wtmp / "errata-memory.toml"
+                mport, madmin = free_port(), free_port()
+                mconf.write_text(errata_conf(port=mport, upstream_port=up_port, tmp=wtmp,
+                                             admin_port=madmin, workers=w))
+                mer = procs.start("errata (memory)", [str(errata), "serve", "--config",
+                                                      str(mconf)], env=env, cpus=server_cpus,
+                                  stderr_path=wtmp / "errata-memory.log")
+                wait_for_port(mport, procs, "errata (memory)")
+                memory = measure_memory(mer.pid, mport, key, procs)
+                procs.stop(mer)
+                log(f"memory: {memory['before_mb']:.1f} MB idle, {memory['open_mb']:.1f} MB "
+                    f"with {memory['still_open']} of {MEMORY_CONNECTIONS} connections open, "
+                    f"{memory['after_mb']:.1f} MB after they closed")
+
+            ab = None
+            if args.log_ab:
+                ab = log_ab(args, errata, wtmp, w, up_port, procs, env, server_cpus,
+                            client_cpus)
             results.append({"workers": w, "targets": targets, "plain": plain,
                             "tls_h1": tls_h1, "tls_h2": tls_h2, "many": many,
+                            "memory": memory, "log_ab": ab,
                             "load_before": load_before, "busy_before": busy_before,
                             "load_after": loadavg(), "busy_after": cpu_busy_fraction(1.0)})
             procs.stop_all()
@@ -1192,12 +1616,21 @@ def main() -> int:
         print(f"source: {source_state()}; errata binary built {built}"
               f"{' (--no-build: may predate the source)' if args.no_build else ''}")
         print(f"machine: {facts['nproc']} CPUs, {facts['cpu']}, Linux {facts['kernel']}")
-        print(f"tools: {facts['nginx']}; {facts['wrk'].split(' Copyright')[0]}; "
-              f"{facts['rustc']}")
+        print(f"tools: {facts['nginx']}; {' '.join(facts['haproxy'].split()[:3])}; "
+              f"{facts['wrk'].split(' Copyright')[0]}; {facts['rustc']}")
         print(f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s; "
               f"{'pinned: wrk on CPU 0, servers on CPU 1' if args.pin else 'not pinned'}")
-        print(f"errata: RUST_LOG=warn (access log off)"
-              f"{'; one instance with RUST_LOG=info (access log to a file)' if args.access_log else ''}")
+        info_row = (" (one extra row with RUST_LOG=info: an access log line per request to a "
+                    "file)" if args.access_log else "")
+        print(f"logging, the same for every target: no access log — nginx (plain and gw) "
+              f"access_log off, HAProxy no `log` line, errata RUST_LOG=warn{info_row}; "
+              f"errata's request log ([request_log], records to its SQLite store, flushed every "
+              f"second) on, as by default{' (off in the A/B off arm)' if args.log_ab else ''}; "
+              f"the log's flush still pending when an errata run ends is not in that row's CPU "
+              f"(it runs during the next run; the A/B counts it)")
+        print(f"gateway peers: {GW_KEYS} API keys in each one's map (errata's benchmark key "
+              f"among them; errata's own store has its 2 keys); nginx-gw and HAProxy-gw run "
+              f"as their own instances beside plain nginx")
         print(f"release build: {f'{build_secs:.1f} s' if build_secs is not None else 'skipped'}; "
               f"whole run {total:.0f} s")
         print(f"median of {args.rounds} interleaved rounds; 'CPU µs/req' is the CPU time (user + "
@@ -1210,6 +1643,15 @@ def main() -> int:
                   f"errata workers = {w}")
             print(f"load before: {r['load_before']} ({r['busy_before']:.0%} busy); after: "
                   f"{r['load_after']} ({r['busy_after']:.0%} busy)")
+            print()
+            print("errata against nginx and HAProxy as API gateways (ratios are errata ÷ peer: "
+                  "req/s above 1 and CPU, p99 below 1 favour errata); errata's proxied rows "
+                  f"against '{NGINX_GW}', '{HAPROXY_GW}' and 'nginx proxy', its 401/429 rows "
+                  f"against '{NGINX_GW_401}', '{HAPROXY_GW_401}' and 'nginx static 401'")
+            print()
+            print(lead_report(r["plain"]))
+            print()
+            print("every row (ratios against nginx as a plain proxy):")
             print()
             print(report(r["plain"], "nginx proxy"))
             if r["tls_h1"]:
@@ -1228,6 +1670,28 @@ def main() -> int:
                       f"{row['requests']} requests, {row['rps']:.0f} req/s, p99 "
                       f"{row['p99_ms']:.1f} ms, non-2xx {row['non2xx']}, socket errors "
                       f"{row['socket_detail']}: **{refused} refused**")
+            m = r["memory"]
+            if m is not None:
+                def ok(b: bool) -> str:
+                    return "ok" if b else "OVER TARGET"
+                print(f"- memory (a fresh errata, VmRSS, all threads): idle "
+                      f"{m['before_mb']:.1f} MB; with {m['connections']} keep-alive connections "
+                      f"open ({m['still_open']} still open when measured, each had one answer: "
+                      f"{', '.join(f'{n}x {st}' for st, n in sorted(m['statuses'].items()))}) "
+                      f"**{m['open_mb']:.1f} MB** (target < {MEMORY_OPEN_MAX_MB:.0f} MB: "
+                      f"{ok(m['open_ok'])}); 3 s after they all closed **{m['after_mb']:.1f} MB**, "
+                      f"{m['after_mb'] - m['before_mb']:+.1f} MB over idle (target <= "
+                      f"{MEMORY_GROWTH_MAX_MB:.0f} MB: {ok(m['growth_ok'])}); peak "
+                      f"(VmHWM) {m['peak_mb']:.1f} MB")
+            if r["log_ab"] is not None:
+                print()
+                print(f"request log A/B: two fresh errata instances, [request_log] enabled = "
+                      f"true / false, the same config otherwise (each its own SQLite file and "
+                      f"key), {args.rounds} rounds alternating on/off; 'CPU + flush' counts "
+                      f"errata's CPU from the start of each wrk run until it has been idle "
+                      f"{DRAIN_IDLE} s after it (at most {DRAIN_MAX:.0f} s; 'after s')")
+                print()
+                print(log_ab_report(r["log_ab"]))
         if args.json:
             args.json.write_text(json.dumps({
                 "machine": facts, "build_seconds": build_secs,
@@ -1236,7 +1700,9 @@ def main() -> int:
                           "load_after": r["load_after"],
                           "targets": {t.name: t.rows for t in r["targets"]},
                           "many": [{"connections": c, "refused": n, **row}
-                                   for c, row, n in r["many"]]} for r in results],
+                                   for c, row, n in r["many"]],
+                          "memory": r["memory"],
+                          "log_ab": r["log_ab"]} for r in results],
             }, indent=2))
         return 0
     except BenchError as e:
