@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::lookup::{HeaderLookup, visible};
 use errata_core::{ApiError, Condition};
-use http::HeaderMap;
 
 use errata_store::db::{KeyRecord, KeyStore};
 use errata_store::key_cache::{KeyCache, Unavailable};
@@ -21,15 +21,15 @@ pub enum KeySource {
 
 /// The presented key, if any, per the accepted headers. An `Authorization` header that is not
 /// `Bearer` is a malformed key, not a missing one.
-pub fn presented_key<'h>(
-    headers: &'h HeaderMap,
+pub fn presented_key<'h, H: HeaderLookup + ?Sized>(
+    headers: &'h H,
     accepted: &[String],
 ) -> Result<Option<(&'h str, KeySource)>, Condition> {
     for h in accepted {
         match h.as_str() {
             "authorization" => {
-                if let Some(v) = headers.get(http::header::AUTHORIZATION) {
-                    let v = v.to_str().map_err(|_| Condition::MalformedKey)?;
+                if let Some(v) = headers.first("authorization") {
+                    let v = visible(v).ok_or(Condition::MalformedKey)?;
                     let (scheme, token) = v.split_once(' ').ok_or(Condition::MalformedKey)?;
                     if !scheme.eq_ignore_ascii_case("bearer") {
                         return Err(Condition::MalformedKey);
@@ -38,8 +38,8 @@ pub fn presented_key<'h>(
                 }
             }
             "x-api-key" => {
-                if let Some(v) = headers.get("x-api-key") {
-                    let v = v.to_str().map_err(|_| Condition::MalformedKey)?;
+                if let Some(v) = headers.first("x-api-key") {
+                    let v = visible(v).ok_or(Condition::MalformedKey)?;
                     return Ok(Some((v.trim(), KeySource::XApiKey)));
                 }
             }

@@ -3,24 +3,23 @@
 
 use std::net::IpAddr;
 
-use http::HeaderMap;
+use crate::lookup::{HeaderLookup, visible};
 use ipnet::IpNet;
 
 /// Walks `X-Forwarded-For` from the right, skipping trusted proxies; the first address that
 /// is not trusted is the client. Without trusted proxies the header is ignored entirely.
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+pub fn client_ip<H: HeaderLookup + ?Sized>(peer: IpAddr, headers: &H, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
         return peer;
     }
     let mut client = peer;
-    let hops = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect::<Vec<_>>();
+    let mut hops = Vec::new();
+    headers.each("x-forwarded-for", &mut |v| {
+        if let Some(v) = visible(v) {
+            hops.extend(v.split(',').map(str::trim));
+        }
+    });
     for hop in hops.iter().rev() {
         match hop.parse::<IpAddr>() {
             Ok(ip) => {
@@ -38,6 +37,8 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderMap;
+
     use super::*;
 
     fn h(v: &str) -> HeaderMap {

@@ -52,10 +52,30 @@ impl hyper::service::Service<Request<Incoming>> for Service {
     }
 }
 
-/// Serves one connection until the client closes it, or `stop` turns true (then the request
-/// in flight is finished and the connection closed).
+/// Serves one HTTP/1.1 connection until the client closes it, or `stop` turns true (then the
+/// request in flight is finished and the connection closed): on errata's relay when the
+/// upstream is plain HTTP, else on hyper.
 pub async fn serve<IO>(
     io: IO,
+    gateway: Arc<Gateway>,
+    worker: usize,
+    peer: SocketAddr,
+    stop: watch::Receiver<bool>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if gateway.upstream(worker).is_some_and(|u| u.relayable()) {
+        crate::relay::serve(io, gateway, worker, peer, stop).await;
+    } else {
+        serve_hyper(io, Vec::new(), gateway, worker, peer, stop).await;
+    }
+}
+
+/// Serves a connection on hyper's HTTP/1.1 server behind the head gate; `held` are bytes
+/// already read from it (a request the relay handed over, and any after it).
+pub async fn serve_hyper<IO>(
+    io: IO,
+    held: Vec<u8>,
     gateway: Arc<Gateway>,
     worker: usize,
     peer: SocketAddr,
@@ -71,7 +91,7 @@ pub async fn serve<IO>(
         peer,
         refusal: Arc::clone(&refusals.slot),
     };
-    let gate = Gate::new(io, timeout, refusals);
+    let gate = Gate::new(io, timeout, refusals).with_held(held);
     // hyper's own head timer starts when it waits for a head, idle time included (the gate's
     // starts at a head's first byte): twice the gate's bounds idle keep-alive connections
     // without cutting a head the gate is still timing.

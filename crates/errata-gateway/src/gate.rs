@@ -85,6 +85,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Gate<IO> {
         }
     }
 
+    /// The same gate, starting with `held`: bytes already read from the connection.
+    pub fn with_held(mut self, held: Vec<u8>) -> Gate<IO> {
+        if !held.is_empty() {
+            self.end = held.len();
+            self.buf = held;
+        }
+        self
+    }
+
     fn buffered(&self) -> usize {
         self.end - self.pos
     }

@@ -9,12 +9,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use bytes::Bytes;
 use errata_core::{ApiError, Catalog, Condition, Format};
 use http::header::{self, HeaderName, HeaderValue};
-use http::{HeaderMap, Method, Request, Response};
+use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
 use crate::config::Config;
 use crate::gate::Refusals;
 use crate::idempotency::Idempotency;
+use crate::lookup::HeaderLookup;
 use crate::metrics::Metrics;
 use crate::reply::Body;
 use crate::respond::raw_error;
@@ -54,12 +55,21 @@ pub struct Trace {
 
 impl Trace {
     pub fn new(gw: &Gateway, req: &Request<Incoming>) -> Trace {
-        let headers = req.headers();
+        Trace::of(gw, req.method().clone(), req.uri().path(), req.headers())
+    }
+
+    /// The trace of a request with `method` on `path`, from its headers.
+    pub fn of<H: HeaderLookup + ?Sized>(
+        gw: &Gateway,
+        method: Method,
+        path: &str,
+        headers: &H,
+    ) -> Trace {
         Trace {
             request_id: request_id(gw, headers),
-            format: Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())),
-            method: req.method().clone(),
-            path: req.uri().path().to_owned(),
+            format: Format::from_accept(headers.text("accept")),
+            method,
+            path: path.to_owned(),
             route: gw.metrics.unmatched(),
             key_id: None,
             tenant: None,
@@ -73,9 +83,9 @@ impl Trace {
 }
 
 /// The request id: a trusted inbound one when configured and safe, else a new one.
-fn request_id(gw: &Gateway, headers: &HeaderMap) -> String {
+fn request_id<H: HeaderLookup + ?Sized>(gw: &Gateway, headers: &H) -> String {
     if let Some(h) = &gw.config.trusted_request_id_header
-        && let Some(v) = headers.get(h.as_str()).and_then(|v| v.to_str().ok())
+        && let Some(v) = headers.text(h.as_str())
         && errata_core::request_id::is_safe_token(v)
     {
         return v.to_owned();

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use errata_core::{ApiError, Condition};
-use http::HeaderMap;
 
 use crate::auth::{self, KeySource};
 use crate::config::Route;
 use crate::gateway::Gateway;
+use crate::lookup::HeaderLookup;
 use errata_store::db::KeyRecord;
 
 /// The verified key of a request and the header it came in.
@@ -17,10 +17,10 @@ pub struct Caller {
 }
 
 /// The caller, or `None` on a route that needs no key.
-pub async fn authenticate(
+pub async fn authenticate<H: HeaderLookup + ?Sized>(
     gw: &Gateway,
     route: &Route,
-    headers: &HeaderMap,
+    headers: &H,
     now_ms: u64,
 ) -> Result<Option<Caller>, ApiError> {
     if !route.auth {

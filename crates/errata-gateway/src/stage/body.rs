@@ -2,24 +2,22 @@
 //! The size is enforced again while the body streams (a chunked body declares none).
 
 use errata_core::{ApiError, Condition};
-use http::HeaderMap;
-use http::header;
 
 use crate::config::{Config, Route};
+use crate::lookup::HeaderLookup;
 
 /// The body limit for the route, once the declared length and content type pass.
-pub fn check(cfg: &Config, route: &Route, headers: &HeaderMap) -> Result<u64, ApiError> {
+pub fn check<H: HeaderLookup + ?Sized>(
+    cfg: &Config,
+    route: &Route,
+    headers: &H,
+) -> Result<u64, ApiError> {
     let max_body = route.max_body_bytes.unwrap_or(cfg.max_body_bytes);
     let content_types = route.content_types.as_ref().unwrap_or(&cfg.content_types);
-    let has_body = headers
-        .get(header::CONTENT_LENGTH)
-        .is_some_and(|v| v != "0")
-        || headers.contains_key(header::TRANSFER_ENCODING);
+    let has_body = headers.first("content-length").is_some_and(|v| v != b"0")
+        || headers.has("transfer-encoding");
     if has_body && !content_types.is_empty() {
-        let ct = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let ct = headers.text("content-type").unwrap_or("");
         let media = ct
             .split(';')
             .next()
@@ -38,8 +36,7 @@ pub fn check(cfg: &Config, route: &Route, headers: &HeaderMap) -> Result<u64, Ap
         }
     }
     if let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
+        .text("content-length")
         .and_then(|v| v.parse::<u64>().ok())
         && len > max_body
     {

@@ -25,7 +25,7 @@ use crate::success_meta;
 
 /// The largest upstream error body read (a raise form, or an error in the envelope); a larger
 /// one is normalized.
-const MAX_ERROR_BODY: usize = 256 * 1024;
+pub const MAX_ERROR_BODY: usize = 256 * 1024;
 
 /// The client's answer from the upstream's.
 pub async fn respond(
@@ -36,6 +36,28 @@ pub async fn respond(
     trace: &mut Trace,
 ) -> Result<Response<Body>, ApiError> {
     let (mut parts, body) = res.into_parts();
+    if upstream_head(gw, &mut parts, &admitted, trace) {
+        return Ok(upstream_error(gw, parts, body, trace).await);
+    }
+    if success_meta {
+        let windows = (admitted.rate, admitted.quota);
+        return Ok(success_meta::add(parts, body, admitted.lease, windows).await);
+    }
+    Ok(Response::from_parts(
+        parts,
+        Body::Upstream(body, admitted.lease),
+    ))
+}
+
+/// Takes in the upstream's response head: its status and request id noted in the trace, its
+/// hop-by-hop headers removed, the rate-limit headers set. Whether it is an error (a status of
+/// 400 or more, or a raise-form body whatever the status).
+pub fn upstream_head(
+    gw: &Gateway,
+    parts: &mut http::response::Parts,
+    admitted: &Admitted,
+    trace: &mut Trace,
+) -> bool {
     trace.upstream_status = Some(parts.status.as_u16());
     if let Some(v) = parts.headers.get(&gw.request_id_header)
         && let Ok(v) = v.to_str()
@@ -47,23 +69,12 @@ pub async fn respond(
     for (n, v) in limit_headers(admitted.rate, admitted.quota) {
         parts.headers.insert(n, v);
     }
-    // A raise-form body is an error whatever the status it came with.
     let raised = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(raise::is_raise_content_type);
-    if parts.status.as_u16() >= 400 || raised {
-        return Ok(upstream_error(gw, parts, body, trace).await);
-    }
-    if success_meta {
-        let windows = (admitted.rate, admitted.quota);
-        return Ok(success_meta::add(parts, body, admitted.lease, windows).await);
-    }
-    Ok(Response::from_parts(
-        parts,
-        Body::Upstream(body, admitted.lease),
-    ))
+    parts.status.as_u16() >= 400 || raised
 }
 
 /// The refusal `err` rendered for the client, with the request id and the path as instance.
@@ -91,17 +102,6 @@ async fn upstream_error(
     body: UpstreamBody,
     trace: &mut Trace,
 ) -> Response<Body> {
-    let status = parts.status.as_u16();
-    let ct = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let retry_after = parts
-        .headers
-        .get(header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
     let collected = tokio::time::timeout(
         gw.config.response_timeout,
         Limited::new(body, MAX_ERROR_BODY).collect(),
@@ -115,6 +115,29 @@ async fn upstream_error(
         Ok(Err(e)) => Err(RaiseError::Unread(e.to_string())),
         Err(_) => Err(RaiseError::Unread("timed out".to_owned())),
     };
+    upstream_error_read(gw, parts, bytes, trace)
+}
+
+/// The upstream's error head (its hop-by-hop headers gone, the rate-limit headers added) and
+/// its body as read (at most [`MAX_ERROR_BODY`]), made the catalog's as [`upstream_error`]
+/// tells. The relay reads the body itself and comes here.
+pub fn upstream_error_read(
+    gw: &Gateway,
+    parts: http::response::Parts,
+    bytes: Result<Bytes, RaiseError>,
+    trace: &mut Trace,
+) -> Response<Body> {
+    let status = parts.status.as_u16();
+    let ct = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let retry_after = parts
+        .headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
 
     if ct.as_deref().is_some_and(raise::is_raise_content_type) {
         let raised = bytes.and_then(|b| gw.catalog.read_raise(&b));

@@ -76,6 +76,42 @@ impl Connector {
         }
     }
 
+    /// A new plain TCP connection for the relay (which speaks HTTP/1.1 on it itself), within
+    /// the connect timeout.
+    pub(crate) async fn tcp(&self) -> Result<Stream, Condition> {
+        let attempt = async {
+            let (addrs, first) = self.addresses().await?;
+            match open(&addrs, first).await {
+                Ok((stream, used)) => {
+                    if used != first {
+                        self.prefer(&addrs, used);
+                    }
+                    Ok(stream)
+                }
+                Err(e) => {
+                    *self.resolved.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                    Err(e)
+                }
+            }
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, host = %self.host, port = self.port, "upstream unreachable");
+                Err(Condition::UpstreamUnreachable)
+            }
+            Err(_) => {
+                tracing::warn!(host = %self.host, port = self.port, timeout_ms = self.timeout.as_millis() as u64, "upstream connect timed out");
+                Err(Condition::UpstreamUnreachable)
+            }
+        }
+    }
+
+    /// Whether connections are TLS (the relay speaks plain TCP only).
+    pub(crate) fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     async fn connect_inner(&self) -> io::Result<SendRequest<ProxyBody>> {
         let (addrs, first) = self.addresses().await?;
         match open(&addrs, first).await {

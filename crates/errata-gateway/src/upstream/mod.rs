@@ -18,6 +18,7 @@
 mod body;
 mod connect;
 mod pool;
+mod raw;
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -35,9 +36,11 @@ use hyper::client::conn::http1::SendRequest;
 
 pub use body::UpstreamBody;
 pub use pool::{PoolOptions, PoolStats};
+pub(crate) use raw::quiet;
 
 use connect::Connector;
 use pool::Pool;
+use raw::RawPool;
 
 /// A request body on its way upstream.
 pub type ProxyBody = UnsyncBoxBody<Bytes, Box<dyn StdError + Send + Sync>>;
@@ -46,6 +49,8 @@ pub type ProxyBody = UnsyncBoxBody<Bytes, Box<dyn StdError + Send + Sync>>;
 pub struct Upstream {
     connector: Connector,
     pool: Arc<Pool>,
+    /// Idle plain connections of the HTTP/1.1 relay.
+    raw: RawPool,
     /// The base URI's path without its trailing `/`; empty when there is none.
     prefix: Box<str>,
     authority: HeaderValue,
@@ -99,6 +104,7 @@ impl Upstream {
         Ok(Upstream {
             connector: Connector::new(authority.host(), port, connect_timeout, tls),
             pool: Arc::new(Pool::new(PoolOptions::default())),
+            raw: RawPool::new(PoolOptions::default()),
             prefix: uri.path().trim_end_matches('/').into(),
             authority: host_header,
             response_timeout,
@@ -108,6 +114,7 @@ impl Upstream {
     /// The same upstream with other pool options.
     pub fn with_pool(mut self, options: PoolOptions) -> Upstream {
         self.pool = Arc::new(Pool::new(options));
+        self.raw = RawPool::new(options);
         self
     }
 
@@ -117,10 +124,56 @@ impl Upstream {
 
     /// Counts of what the pool has done, and how many connections are idle now.
     pub fn stats(&self) -> PoolStats {
+        let stats = self.pool.stats();
         PoolStats {
             resolves: self.connector.resolves(),
-            ..self.pool.stats()
+            idle: stats.idle + self.raw.idle(),
+            ..stats
         }
+    }
+
+    /// Whether the relay can speak to this upstream itself (plain HTTP; an https upstream
+    /// goes through hyper's client and rustls).
+    pub fn relayable(&self) -> bool {
+        !self.connector.is_tls()
+    }
+
+    /// The base path the relay puts before the client's target (empty, or starting with `/`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The `Host` the upstream gets.
+    pub fn authority(&self) -> &[u8] {
+        self.authority.as_bytes()
+    }
+
+    /// An idle relay connection of this worker, else a new one.
+    pub(crate) async fn relay_connection(
+        &self,
+    ) -> Result<(tokio::net::TcpStream, bool), Condition> {
+        if let Some(s) = self.raw.checkout() {
+            self.pool.note_reuse();
+            return Ok((s, true));
+        }
+        Ok((self.relay_connect().await?, false))
+    }
+
+    /// A new relay connection.
+    pub(crate) async fn relay_connect(&self) -> Result<tokio::net::TcpStream, Condition> {
+        let s = self.connector.tcp().await?;
+        self.pool.note_connect();
+        Ok(s)
+    }
+
+    /// A relay connection whose exchanges all ended cleanly, for another client connection.
+    pub(crate) fn relay_release(&self, stream: tokio::net::TcpStream) {
+        self.raw.release(stream);
+    }
+
+    /// Counts a request sent again after a reused connection closed under it.
+    pub(crate) fn note_retry(&self) {
+        self.pool.note_retry();
     }
 
     /// Sends the request upstream; its URI is the client's (origin or absolute form).

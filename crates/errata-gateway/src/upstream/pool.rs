@@ -129,6 +129,10 @@ impl Pool {
         }
     }
 
+    pub(crate) fn note_reuse(&self) {
+        self.lock().stats.reuses += 1;
+    }
+
     pub(crate) fn note_retry(&self) {
         self.lock().stats.retries += 1;
     }
