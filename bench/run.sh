@@ -1,5 +1,6 @@
 #!/bin/sh
-# Load benchmark: errata's gateway vs nginx as a plain reverse proxy (see BENCHMARKS.md).
+# Load benchmark: errata's gateway vs nginx and HAProxy as API gateways and nginx as a plain
+# reverse proxy (see BENCHMARKS.md).
 # A thin entry to bench/run.py (Python 3.11+, standard library only); options: --help.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
