@@ -1,6 +1,12 @@
-//! The request log's flush task: writes the [`Recorder`]'s queued records and usage counts every `flush_interval_ms` (sooner
-//! when a batch fills), and applies retention once a minute of the gateway's clock.
+//! The request log's flush task: every `flush_interval_ms` (sooner when a worker's batch has
+//! `batch_rows` records) it takes the [`Recorder`]'s batches whole and writes their chunks and
+//! usage in one transaction; it applies retention once a minute of the gateway's clock.
+//!
+//! A write that fails is tried again at the next flush with what came since, in the same
+//! transaction, so usage stays exact across an outage of the store. Records waiting beyond
+//! `queue` are dropped (the oldest first) and counted.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,7 +14,7 @@ use tokio::sync::watch;
 
 use crate::counters::Clock;
 use crate::db::{KeyStore, Retention, Step};
-use crate::reqlog::Recorder;
+use crate::reqlog::{Chunk, Recorder, UsageKey};
 
 /// Days hour buckets are kept.
 pub const HOUR_RETENTION_DAYS: i64 = 90;
@@ -22,39 +28,17 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Some(mut queue) = recorder.take_queue() else {
-        return;
-    };
     let cfg = recorder.config().clone();
     let every = Duration::from_millis(cfg.flush_interval_ms);
-    let mut batch = Vec::new();
+    let mut unwritten = Unwritten::default();
     let mut last_prune_minute = None;
     loop {
         let stopping = tokio::select! {
             _ = tokio::time::sleep(every) => false,
+            _ = recorder.filled() => false,
             _ = stop.wait_for(|s| *s) => true,
         };
-        // Drain everything queued now, a batch at a time.
-        loop {
-            batch.clear();
-            while batch.len() < cfg.batch_rows {
-                match queue.try_recv() {
-                    Ok(r) => batch.push(r),
-                    Err(_) => break,
-                }
-            }
-            let counts = recorder.take_counts();
-            if batch.is_empty() && counts.is_empty() {
-                break;
-            }
-            if let Err(e) = store.write_log(&batch, &counts).await {
-                metrics::counter!("errata_request_log_write_failures_total").increment(1);
-                tracing::warn!(error = %e, records = batch.len(), "could not write the request log");
-            }
-            if batch.len() < cfg.batch_rows {
-                break;
-            }
-        }
+        flush(&recorder, store.as_ref(), &mut unwritten).await;
         let now_ms = i64::try_from(clock.now_ms()).unwrap_or(i64::MAX);
         let minute = now_ms / 60_000;
         if last_prune_minute != Some(minute) {
@@ -78,7 +62,59 @@ pub async fn run(
             }
         }
         if stopping {
+            let lost: usize = unwritten.chunks.iter().map(|c| c.rows).sum();
+            if lost > 0 || !unwritten.counts.is_empty() {
+                recorder.count_dropped(lost as u64);
+                tracing::warn!(
+                    records = lost,
+                    "stopping with request log records and usage the store did not take"
+                );
+            }
             break;
+        }
+    }
+}
+
+/// What the store has not taken yet.
+#[derive(Default)]
+struct Unwritten {
+    chunks: Vec<Chunk>,
+    counts: HashMap<UsageKey, u64>,
+}
+
+/// Takes the recorder's batches and writes them with whatever is still unwritten.
+async fn flush(recorder: &Recorder, store: &dyn KeyStore, unwritten: &mut Unwritten) {
+    let taken = recorder.take();
+    unwritten.chunks.extend(taken.chunks);
+    for (k, n) in taken.counts {
+        *unwritten.counts.entry(k).or_insert(0) += n;
+    }
+    if unwritten.chunks.is_empty() && unwritten.counts.is_empty() {
+        return;
+    }
+    let counts: Vec<(UsageKey, u64)> = unwritten
+        .counts
+        .iter()
+        .map(|(k, n)| (k.clone(), *n))
+        .collect();
+    match store.write_chunks(&unwritten.chunks, &counts).await {
+        Ok(()) => {
+            recorder.recycle(unwritten.chunks.drain(..));
+            unwritten.counts.clear();
+        }
+        Err(e) => {
+            metrics::counter!("errata_request_log_write_failures_total").increment(1);
+            let queue = recorder.config().queue;
+            let mut held: usize = unwritten.chunks.iter().map(|c| c.rows).sum();
+            tracing::warn!(error = %e, records = held, "could not write the request log; will retry");
+            // Keep at most `queue` records waiting: the oldest go first.
+            let mut drop = 0;
+            while held > queue && drop < unwritten.chunks.len() {
+                held -= unwritten.chunks[drop].rows;
+                recorder.count_dropped(unwritten.chunks[drop].rows as u64);
+                drop += 1;
+            }
+            unwritten.chunks.drain(..drop);
         }
     }
 }

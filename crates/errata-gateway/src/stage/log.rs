@@ -9,7 +9,7 @@ use http::header::HeaderValue;
 use crate::gateway::{Gateway, Trace};
 use crate::reply::Body;
 use crate::respond::RenderedCode;
-use errata_store::reqlog::Record;
+use errata_store::reqlog::Entry;
 
 /// Stamps the request id on the answer, counts it, logs it and records it.
 pub fn finish(
@@ -69,20 +69,20 @@ fn record(
     code: Option<&str>,
     latency: Duration,
 ) {
-    // The trace's strings move into the record; only the route name and code are copied.
-    let record = Record {
-        request_id: trace.request_id,
+    // Borrowed, not moved: the recorder copies what it keeps into the worker's own buffer.
+    let entry = Entry {
+        request_id: &trace.request_id,
         time_ms: i64::try_from(trace.started_ms).unwrap_or(i64::MAX),
-        method: trace.method.as_str().to_owned(),
-        path: trace.path,
-        route: gw.route_name(trace.route).to_owned(),
-        key_id: trace.key_id,
-        tenant: trace.tenant,
+        method: trace.method.as_str(),
+        path: &trace.path,
+        route: gw.route_name(trace.route),
+        key_id: trace.key_id.as_deref(),
+        tenant: trace.tenant.as_deref(),
         status,
-        code: code.map(str::to_owned),
+        code,
         latency_us: i64::try_from(latency.as_micros()).unwrap_or(i64::MAX),
         upstream_status: trace.upstream_status,
-        upstream_request_id: trace.upstream_request_id,
+        upstream_request_id: trace.upstream_request_id.as_deref(),
     };
-    gw.recorder.record(worker, record, trace.windows);
+    gw.recorder.record(worker, &entry, trace.windows);
 }

@@ -1,8 +1,19 @@
 //! The request log and usage counts in the key store: one implementation for SQLite and
 //! PostgreSQL (the SQL is the same; `QueryBuilder` writes each database's placeholders).
+//!
+//! Records are kept in chunks (`request_log_chunks`, see [`crate::reqlog::chunk`]), as the
+//! recorder wrote them: a flush inserts a row per worker, not a row and four index entries per
+//! request. A lookup by id reads the chunks' id filters and opens the few that may hold it; a
+//! listing walks the chunks newest first, skipping those whose names lack a filter's value,
+//! until no older chunk can hold a better record. Retention deletes whole chunks and rewrites
+//! the one or two it cuts through; small chunks (a quiet gateway's) are merged.
+
+use std::cmp::Ordering;
 
 use serde::{Deserialize, Serialize};
 
+use crate::db::StoreError;
+use crate::reqlog::chunk::{Names, Raw, Raws};
 use crate::reqlog::{Record, UsageKey};
 
 /// A usage bucket size.
@@ -123,6 +134,7 @@ pub struct Retention {
     pub usage_before: [(Step, i64); 3],
 }
 
+/// A row of the `request_log` table that chunks replaced (moved into chunks at open).
 #[derive(sqlx::FromRow)]
 pub(crate) struct RecordRow {
     request_id: String,
@@ -174,51 +186,218 @@ pub(crate) fn usage_rows(counts: &[(UsageKey, u64)]) -> Vec<(Step, i64, &UsageKe
     rows
 }
 
-/// The request id's last byte, the first column of the lookup index (see the migration).
-pub(crate) fn id_tail(request_id: &str) -> i32 {
-    request_id.as_bytes().last().copied().map_or(0, i32::from)
+/// Records per chunk when records (not chunks) are written, or old rows moved into chunks.
+pub(crate) const CHUNK_ROWS: usize = 20_000;
+/// Chunks with fewer records than this are merged by retention.
+pub(crate) const SMALL_CHUNK: i64 = 1_000;
+/// The most records a merge makes one chunk of.
+pub(crate) const MERGED_ROWS: i64 = 10_000;
+/// The most chunks one merge takes.
+pub(crate) const MERGE_CHUNKS: usize = 256;
+/// The most merges one retention pass makes.
+pub(crate) const MERGES: usize = 8;
+/// Reads of the chunks a lookup or listing makes when chunks are rewritten under it.
+pub(crate) const READ_ATTEMPTS: u32 = 3;
+
+/// Newest first: by time, then by request id (both descending).
+fn newest_first(a: (i64, &[u8]), b: (i64, &[u8])) -> Ordering {
+    b.0.cmp(&a.0).then_with(|| b.1.cmp(a.1))
 }
 
-/// The log operations, written once for both databases.
-macro_rules! log_ops {
-    ($db:ty, $pool:ty) => {
-        use sqlx::QueryBuilder;
+fn key(r: &Record) -> (i64, &[u8]) {
+    (r.time_ms, r.request_id.as_bytes())
+}
 
-        use crate::reqlog::{Record, UsageKey};
+/// A query's filters, as one chunk's name indexes (+ 1).
+struct Wanted<'q> {
+    tenant: Option<u32>,
+    key: Option<u32>,
+    code: Option<u32>,
+    status: Option<(i64, i64)>,
+    since_ms: Option<i64>,
+    until_ms: Option<i64>,
+    before: Option<(i64, &'q [u8])>,
+}
+
+impl<'q> Wanted<'q> {
+    /// `None` when the chunk does not name a tenant, key or code the query asks for: none of
+    /// its records can match.
+    fn new(f: &'q RequestQuery, names: &Names) -> Option<Wanted<'q>> {
+        let index = |v: &Option<String>| match v {
+            None => Some(None),
+            Some(s) => names.find(s).map(|i| Some(i + 1)),
+        };
+        Some(Wanted {
+            tenant: index(&f.tenant)?,
+            key: index(&f.key_id)?,
+            code: index(&f.code)?,
+            status: f.status.map(StatusFilter::range),
+            since_ms: f.since_ms,
+            until_ms: f.until_ms,
+            before: f.before.as_ref().map(|(t, id)| (*t, id.as_bytes())),
+        })
+    }
+
+    fn matches(&self, r: &Raw) -> bool {
+        self.tenant.is_none_or(|t| r.tenant == t)
+            && self.key.is_none_or(|k| r.key == k)
+            && self.code.is_none_or(|c| r.code == c)
+            && self
+                .status
+                .is_none_or(|(lo, hi)| (lo..hi).contains(&i64::from(r.status)))
+            && self.since_ms.is_none_or(|s| r.time_ms >= s)
+            && self.until_ms.is_none_or(|u| r.time_ms < u)
+            && self
+                .before
+                .is_none_or(|b| newest_first(b, (r.time_ms, r.request_id)).is_lt())
+    }
+}
+
+/// Whether a chunk with these names can hold records that match `f`.
+pub(crate) fn could_match(f: &RequestQuery, names: &[u8]) -> Result<bool, StoreError> {
+    Ok(Wanted::new(f, &Names::decode(names)?).is_some())
+}
+
+/// Adds the records of one chunk that match `f` to `found`, which stays the newest `f.limit`
+/// matches so far, newest first.
+pub(crate) fn add_matching(
+    f: &RequestQuery,
+    names: &[u8],
+    data: &[u8],
+    found: &mut Vec<Record>,
+) -> Result<(), StoreError> {
+    let limit = f.limit as usize;
+    let names = Names::decode(names)?;
+    let Some(wanted) = Wanted::new(f, &names) else {
+        return Ok(());
+    };
+    let mut hits: Vec<Raw> = Vec::new();
+    {
+        let worst = (found.len() >= limit)
+            .then(|| found.last().map(key))
+            .flatten();
+        for raw in Raws::new(data) {
+            let raw = raw?;
+            if wanted.matches(&raw)
+                && worst.is_none_or(|w| newest_first((raw.time_ms, raw.request_id), w).is_lt())
+            {
+                hits.push(raw);
+            }
+        }
+    }
+    hits.sort_by(|a, b| newest_first((a.time_ms, a.request_id), (b.time_ms, b.request_id)));
+    hits.truncate(limit);
+    for raw in hits {
+        found.push(raw.record(&names)?);
+    }
+    found.sort_by(|a, b| newest_first(key(a), key(b)));
+    found.truncate(limit);
+    Ok(())
+}
+
+/// Whether a listing can stop before a chunk whose newest record is at `max_time_ms`.
+pub(crate) fn listing_done(f: &RequestQuery, found: &[Record], max_time_ms: i64) -> bool {
+    found.len() >= f.limit as usize && found.last().is_none_or(|w| max_time_ms < w.time_ms)
+}
+
+/// Keeps in `best` the newest record of the chunk with this id, if newer than `best`.
+pub(crate) fn find_newest(
+    id: &str,
+    names: &[u8],
+    data: &[u8],
+    best: &mut Option<Record>,
+) -> Result<(), StoreError> {
+    let names = Names::decode(names)?;
+    for raw in Raws::new(data) {
+        let raw = raw?;
+        if raw.request_id == id.as_bytes() && best.as_ref().is_none_or(|b| raw.time_ms > b.time_ms)
+        {
+            *best = Some(raw.record(&names)?);
+        }
+    }
+    Ok(())
+}
+
+/// The log operations, written once for both databases. `$take_legacy`: the statement that
+/// deletes and returns up to [`CHUNK_ROWS`] rows of the old `request_log`.
+///
+/// Reads take no snapshot: a chunk that retention or a merge rewrote between the listing of
+/// chunks and the reading of its records is noticed (it is gone) and the read starts again.
+macro_rules! log_ops {
+    ($db:ty, $pool:ty, $take_legacy:expr) => {
+        use sqlx::{QueryBuilder, Transaction};
+
         use crate::db::StoreError;
         use crate::db::log::{
-            RecordRow, RequestQuery, Retention, UsageQuery, UsageRow, id_tail, usage_rows,
+            CHUNK_ROWS, MERGE_CHUNKS, MERGED_ROWS, MERGES, READ_ATTEMPTS, RecordRow, RequestQuery, Retention,
+            SMALL_CHUNK, UsageQuery, UsageRow, add_matching, could_match, find_newest,
+            listing_done, usage_rows,
         };
+        use crate::reqlog::chunk::{decode_all, id_hash, may_hold_hash};
+        use crate::reqlog::{Chunk, Record, UsageKey};
 
-        pub(crate) async fn write(
+        type Tx = Transaction<'static, $db>;
+
+        fn count(n: usize) -> i64 {
+            i64::try_from(n).unwrap_or(i64::MAX)
+        }
+
+        async fn insert_chunk(tx: &mut Tx, c: &Chunk) -> Result<(), StoreError> {
+            let mut q = QueryBuilder::<$db>::new(
+                "INSERT INTO request_log_chunks (min_time_ms, max_time_ms, record_count, names, \
+                 ids, data) ",
+            );
+            q.push_values([c], |mut b, c| {
+                b.push_bind(c.min_time_ms)
+                    .push_bind(c.max_time_ms)
+                    .push_bind(count(c.rows))
+                    .push_bind(c.names.as_slice())
+                    .push_bind(c.ids.as_slice())
+                    .push_bind(c.data.as_slice());
+            });
+            q.build().execute(&mut **tx).await?;
+            Ok(())
+        }
+
+        /// A chunk's names and records; `None` when it is gone.
+        async fn chunk_data<'c, E>(conn: E, id: i64) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError>
+        where
+            E: sqlx::Executor<'c, Database = $db>,
+        {
+            let mut q =
+                QueryBuilder::<$db>::new("SELECT names, data FROM request_log_chunks WHERE id = ");
+            q.push_bind(id);
+            Ok(q.build_query_as::<(Vec<u8>, Vec<u8>)>()
+                .fetch_optional(conn)
+                .await?)
+        }
+
+        /// Deletes a chunk; false when it is gone already (another instance's retention).
+        async fn delete_chunk(tx: &mut Tx, id: i64) -> Result<bool, StoreError> {
+            let mut q = QueryBuilder::<$db>::new("DELETE FROM request_log_chunks WHERE id = ");
+            q.push_bind(id);
+            Ok(q.build().execute(&mut **tx).await?.rows_affected() == 1)
+        }
+
+        /// Replaces a chunk by one of `records` (none: no chunk); false when it is gone already.
+        async fn replace_chunk(tx: &mut Tx, id: i64, records: &[Record]) -> Result<bool, StoreError> {
+            if !delete_chunk(tx, id).await? {
+                return Ok(false);
+            }
+            if !records.is_empty() {
+                insert_chunk(tx, &Chunk::from_records(records)).await?;
+            }
+            Ok(true)
+        }
+
+        pub(crate) async fn write_chunks(
             pool: &$pool,
-            records: &[Record],
+            chunks: &[Chunk],
             counts: &[(UsageKey, u64)],
         ) -> Result<(), StoreError> {
             let mut tx = pool.begin().await?;
-            // Fixed-size statements: the same SQL each time, prepared once per connection.
-            for records in records.chunks(crate::reqlog::config::STATEMENT_ROWS) {
-                let mut q = QueryBuilder::<$db>::new(
-                    "INSERT INTO request_log (request_id, time_ms, method, path, route, key_id, \
-                     tenant, status, code, latency_us, upstream_status, upstream_request_id, \
-                     id_tail) ",
-                );
-                q.push_values(records, |mut b, r| {
-                    b.push_bind(r.request_id.as_str())
-                        .push_bind(r.time_ms)
-                        .push_bind(r.method.as_str())
-                        .push_bind(r.path.as_str())
-                        .push_bind(r.route.as_str())
-                        .push_bind(r.key_id.as_deref())
-                        .push_bind(r.tenant.as_deref())
-                        .push_bind(i64::from(r.status))
-                        .push_bind(r.code.as_deref())
-                        .push_bind(r.latency_us)
-                        .push_bind(r.upstream_status.map(i64::from))
-                        .push_bind(r.upstream_request_id.as_deref())
-                        .push_bind(id_tail(&r.request_id));
-                });
-                q.build().execute(&mut *tx).await?;
+            for c in chunks.iter().filter(|c| c.rows > 0) {
+                insert_chunk(&mut tx, c).await?;
             }
             let rows = usage_rows(counts);
             // A statement binds at most a few thousand values in either database.
@@ -246,52 +425,86 @@ macro_rules! log_ops {
             Ok(())
         }
 
+        pub(crate) async fn write(
+            pool: &$pool,
+            records: &[Record],
+            counts: &[(UsageKey, u64)],
+        ) -> Result<(), StoreError> {
+            let chunks: Vec<Chunk> = records.chunks(CHUNK_ROWS).map(Chunk::from_records).collect();
+            write_chunks(pool, &chunks, counts).await
+        }
+
         pub(crate) async fn get(pool: &$pool, id: &str) -> Result<Option<Record>, StoreError> {
-            let mut q = QueryBuilder::<$db>::new("SELECT * FROM request_log WHERE id_tail = ");
-            q.push_bind(id_tail(id));
-            q.push(" AND request_id = ").push_bind(id);
-            q.push(" ORDER BY time_ms DESC LIMIT 1");
-            Ok(q.build_query_as::<RecordRow>()
-                .fetch_optional(pool)
-                .await?
-                .map(Record::from))
+            let h = id_hash(id.as_bytes());
+            let mut attempt = 0;
+            'read: loop {
+                attempt += 1;
+                let filters: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
+                    "SELECT id, max_time_ms, ids FROM request_log_chunks \
+                     ORDER BY max_time_ms DESC, id DESC",
+                )
+                .fetch_all(pool)
+                .await?;
+                let mut best = None;
+                for (chunk, max_time_ms, ids) in filters {
+                    if best.as_ref().is_some_and(|b: &Record| max_time_ms < b.time_ms) {
+                        break;
+                    }
+                    if !may_hold_hash(&ids, h) {
+                        continue;
+                    }
+                    match chunk_data(pool, chunk).await? {
+                        Some((names, data)) => find_newest(id, &names, &data, &mut best)?,
+                        // Rewritten since (retention, a merge): read again.
+                        None if attempt < READ_ATTEMPTS => continue 'read,
+                        None => {}
+                    }
+                }
+                return Ok(best);
+            }
         }
 
         pub(crate) async fn list(
             pool: &$pool,
             f: &RequestQuery,
         ) -> Result<Vec<Record>, StoreError> {
-            let mut q = QueryBuilder::<$db>::new("SELECT * FROM request_log WHERE 1 = 1");
-            if let Some(t) = &f.tenant {
-                q.push(" AND tenant = ").push_bind(t.as_str());
+            let mut attempt = 0;
+            'read: loop {
+                attempt += 1;
+                let mut q = QueryBuilder::<$db>::new(
+                    "SELECT id, max_time_ms, names FROM request_log_chunks WHERE 1 = 1",
+                );
+                if let Some(s) = f.since_ms {
+                    q.push(" AND max_time_ms >= ").push_bind(s);
+                }
+                if let Some(u) = f.until_ms {
+                    q.push(" AND min_time_ms < ").push_bind(u);
+                }
+                if let Some((t, _)) = &f.before {
+                    q.push(" AND min_time_ms <= ").push_bind(*t);
+                }
+                q.push(" ORDER BY max_time_ms DESC, id DESC");
+                let chunks = q
+                    .build_query_as::<(i64, i64, Vec<u8>)>()
+                    .fetch_all(pool)
+                    .await?;
+                let mut found = Vec::new();
+                for (chunk, max_time_ms, names) in chunks {
+                    if listing_done(f, &found, max_time_ms) {
+                        break;
+                    }
+                    // Most chunks a filtered listing skips, it skips by their names alone.
+                    if !could_match(f, &names)? {
+                        continue;
+                    }
+                    match chunk_data(pool, chunk).await? {
+                        Some((names, data)) => add_matching(f, &names, &data, &mut found)?,
+                        None if attempt < READ_ATTEMPTS => continue 'read,
+                        None => {}
+                    }
+                }
+                return Ok(found);
             }
-            if let Some(k) = &f.key_id {
-                q.push(" AND key_id = ").push_bind(k.as_str());
-            }
-            if let Some(c) = &f.code {
-                q.push(" AND code = ").push_bind(c.as_str());
-            }
-            if let Some(s) = f.status {
-                let (lo, hi) = s.range();
-                q.push(" AND status >= ").push_bind(lo);
-                q.push(" AND status < ").push_bind(hi);
-            }
-            if let Some(s) = f.since_ms {
-                q.push(" AND time_ms >= ").push_bind(s);
-            }
-            if let Some(u) = f.until_ms {
-                q.push(" AND time_ms < ").push_bind(u);
-            }
-            if let Some((t, id)) = &f.before {
-                q.push(" AND (time_ms < ").push_bind(*t);
-                q.push(" OR (time_ms = ").push_bind(*t);
-                q.push(" AND request_id < ").push_bind(id.as_str());
-                q.push("))");
-            }
-            q.push(" ORDER BY time_ms DESC, request_id DESC LIMIT ");
-            q.push_bind(i64::from(f.limit));
-            let rows = q.build_query_as::<RecordRow>().fetch_all(pool).await?;
-            Ok(rows.into_iter().map(Record::from).collect())
         }
 
         pub(crate) async fn usage(
@@ -339,24 +552,156 @@ macro_rules! log_ops {
         }
 
         pub(crate) async fn prune(pool: &$pool, r: &Retention) -> Result<u64, StoreError> {
-            let mut gone = 0;
-            let mut q = QueryBuilder::<$db>::new("DELETE FROM request_log WHERE time_ms < ");
-            q.push_bind(r.before_ms);
-            gone += q.build().execute(pool).await?.rows_affected();
+            let mut gone = 0i64;
+            let mut tx = pool.begin().await?;
+            // Chunks all too old go whole.
             let mut q = QueryBuilder::<$db>::new(
-                "DELETE FROM request_log WHERE time_ms < (SELECT time_ms FROM request_log \
-                 ORDER BY time_ms DESC LIMIT 1 OFFSET ",
+                "DELETE FROM request_log_chunks WHERE max_time_ms < ",
             );
-            q.push_bind(i64::try_from(r.max_rows.saturating_sub(1)).unwrap_or(i64::MAX));
-            q.push(")");
-            gone += q.build().execute(pool).await?.rows_affected();
+            q.push_bind(r.before_ms);
+            q.push(" RETURNING record_count");
+            let deleted = q.build_query_as::<(i64,)>().fetch_all(&mut *tx).await?;
+            gone += deleted.iter().map(|(n,)| n).sum::<i64>();
+            // Chunks partly too old are written again without the old records.
+            let mut q = QueryBuilder::<$db>::new(
+                "SELECT id, names, data FROM request_log_chunks WHERE min_time_ms < ",
+            );
+            q.push_bind(r.before_ms);
+            let cut = q
+                .build_query_as::<(i64, Vec<u8>, Vec<u8>)>()
+                .fetch_all(&mut *tx)
+                .await?;
+            for (chunk, names, data) in cut {
+                let mut records = decode_all(&names, &data)?;
+                let had = records.len();
+                records.retain(|rec| rec.time_ms >= r.before_ms);
+                if replace_chunk(&mut tx, chunk, &records).await? {
+                    gone += count(had - records.len());
+                }
+            }
+            // Beyond max_rows the oldest chunks go, and the oldest records of the next one.
+            let (total,): (i64,) = sqlx::query_as(
+                "SELECT CAST(COALESCE(SUM(record_count), 0) AS BIGINT) FROM request_log_chunks",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            let mut excess = total.saturating_sub(i64::try_from(r.max_rows).unwrap_or(i64::MAX));
+            if excess > 0 {
+                let oldest: Vec<(i64, i64)> = sqlx::query_as(
+                    "SELECT id, record_count FROM request_log_chunks ORDER BY max_time_ms, id",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                for (chunk, n) in oldest {
+                    if excess <= 0 {
+                        break;
+                    }
+                    if n <= excess {
+                        if !delete_chunk(&mut tx, chunk).await? {
+                            break;
+                        }
+                        excess -= n;
+                        gone += n;
+                        continue;
+                    }
+                    let Some((names, data)) = chunk_data(&mut *tx, chunk).await? else {
+                        break;
+                    };
+                    let mut records = decode_all(&names, &data)?;
+                    records.sort_by_key(|rec| rec.time_ms);
+                    let drop = usize::try_from(excess).unwrap_or(records.len()).min(records.len());
+                    records.drain(..drop);
+                    if !replace_chunk(&mut tx, chunk, &records).await? {
+                        break;
+                    }
+                    gone += count(drop);
+                    excess = 0;
+                }
+            }
             for (step, before) in r.usage_before {
                 let mut q = QueryBuilder::<$db>::new("DELETE FROM usage_counts WHERE step = ");
                 q.push_bind(step.as_str());
                 q.push(" AND bucket < ").push_bind(before);
-                q.build().execute(pool).await?;
+                q.build().execute(&mut *tx).await?;
             }
-            Ok(gone)
+            tx.commit().await?;
+            merge_small(pool).await?;
+            Ok(u64::try_from(gone).unwrap_or(0))
+        }
+
+        /// Merges small chunks (a quiet gateway writes one per flush) into fewer, bigger ones, so
+        /// that a lookup reads few filters.
+        async fn merge_small(pool: &$pool) -> Result<(), StoreError> {
+            let mut q = QueryBuilder::<$db>::new(
+                "SELECT id, record_count FROM request_log_chunks WHERE record_count < ",
+            );
+            q.push_bind(SMALL_CHUNK);
+            q.push(" ORDER BY max_time_ms, id LIMIT ");
+            q.push_bind(count(MERGES * MERGE_CHUNKS));
+            let small = q.build_query_as::<(i64, i64)>().fetch_all(pool).await?;
+            let mut groups: Vec<Vec<i64>> = Vec::new();
+            let mut rows = 0;
+            for (chunk, n) in small {
+                match groups.last_mut() {
+                    Some(g) if g.len() < MERGE_CHUNKS && rows + n <= MERGED_ROWS => {
+                        g.push(chunk);
+                        rows += n;
+                    }
+                    _ => {
+                        groups.push(vec![chunk]);
+                        rows = n;
+                    }
+                }
+            }
+            for group in groups.into_iter().filter(|g| g.len() > 1) {
+                let mut tx = pool.begin().await?;
+                let mut records = Vec::new();
+                let mut whole = true;
+                for &chunk in &group {
+                    match chunk_data(&mut *tx, chunk).await? {
+                        Some((names, data)) => records.extend(decode_all(&names, &data)?),
+                        None => whole = false,
+                    }
+                    whole = whole && delete_chunk(&mut tx, chunk).await?;
+                    if !whole {
+                        break;
+                    }
+                }
+                // Another instance merged some of them first: leave them to it.
+                if !whole {
+                    tx.rollback().await?;
+                    continue;
+                }
+                records.sort_by_key(|rec: &Record| rec.time_ms);
+                insert_chunk(&mut tx, &Chunk::from_records(&records)).await?;
+                tx.commit().await?;
+            }
+            Ok(())
+        }
+
+        /// Moves the rows of the table chunks replaced into chunks (once, after an upgrade).
+        pub(crate) async fn adopt_old_rows(pool: &$pool) -> Result<u64, StoreError> {
+            let any: Option<(i64,)> =
+                sqlx::query_as("SELECT CAST(1 AS BIGINT) FROM request_log LIMIT 1")
+                    .fetch_optional(pool)
+                    .await?;
+            if any.is_none() {
+                return Ok(0);
+            }
+            let mut moved = 0;
+            loop {
+                let mut tx = pool.begin().await?;
+                let rows: Vec<RecordRow> = sqlx::query_as($take_legacy).fetch_all(&mut *tx).await?;
+                if rows.is_empty() {
+                    tx.commit().await?;
+                    return Ok(moved);
+                }
+                let mut records: Vec<Record> = rows.into_iter().map(Record::from).collect();
+                records.sort_by_key(|rec| rec.time_ms);
+                insert_chunk(&mut tx, &Chunk::from_records(&records)).await?;
+                tx.commit().await?;
+                moved += records.len() as u64;
+            }
         }
     };
 }

@@ -177,6 +177,20 @@ pub trait KeyStore: Send + Sync + 'static {
         records: &[crate::reqlog::Record],
         counts: &[(crate::reqlog::UsageKey, u64)],
     ) -> Result<(), StoreError>;
+    /// Appends chunks of request records (as the recorder wrote them) and adds usage counts,
+    /// in one transaction. The stores here keep chunks as they are; by default (a store that
+    /// wraps another) they are decoded and handed to [`KeyStore::write_log`].
+    async fn write_chunks(
+        &self,
+        chunks: &[crate::reqlog::Chunk],
+        counts: &[(crate::reqlog::UsageKey, u64)],
+    ) -> Result<(), StoreError> {
+        let mut records = Vec::new();
+        for c in chunks {
+            records.extend(c.records()?);
+        }
+        self.write_log(&records, counts).await
+    }
     /// The newest record with this request id.
     async fn request(&self, id: &str) -> Result<Option<crate::reqlog::Record>, StoreError>;
     /// Records matching `q`, newest first.

@@ -40,6 +40,10 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError(format!("migrations: {e}")))?;
+        let moved = ops::adopt_old_rows(&pool).await?;
+        if moved > 0 {
+            tracing::info!(records = moved, "request log rows moved into chunks");
+        }
         Ok(PgStore { pool })
     }
 
@@ -56,7 +60,13 @@ impl PgStore {
 const INSERT: &str = "INSERT INTO api_keys (id, key_hash, hint, tenant, name, environment, scopes, plan, ip_allowlist, limits, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
 mod ops {
-    crate::db::log::log_ops!(sqlx::Postgres, sqlx::PgPool);
+    crate::db::log::log_ops!(
+        sqlx::Postgres,
+        sqlx::PgPool,
+        // SKIP LOCKED: instances opening at once each move rows of their own.
+        "DELETE FROM request_log WHERE ctid IN (SELECT ctid FROM request_log LIMIT 20000 \
+         FOR UPDATE SKIP LOCKED) RETURNING *"
+    );
 }
 
 #[async_trait]
@@ -162,6 +172,14 @@ impl KeyStore for PgStore {
         counts: &[(crate::reqlog::UsageKey, u64)],
     ) -> Result<(), StoreError> {
         ops::write(&self.pool, records, counts).await
+    }
+
+    async fn write_chunks(
+        &self,
+        chunks: &[crate::reqlog::Chunk],
+        counts: &[(crate::reqlog::UsageKey, u64)],
+    ) -> Result<(), StoreError> {
+        ops::write_chunks(&self.pool, chunks, counts).await
     }
 
     async fn request(&self, id: &str) -> Result<Option<crate::reqlog::Record>, StoreError> {

@@ -57,6 +57,7 @@ impl SqliteStore {
         migrate_racing(&mut first).await?;
         first.close().await?;
         let pool = pool_options(4).connect_with(opts).await?;
+        adopt_old_rows(&pool).await?;
         Ok(SqliteStore { pool })
     }
 
@@ -121,6 +122,15 @@ async fn migrate_racing(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     }
 }
 
+/// Moves request log rows kept before chunks into chunks.
+async fn adopt_old_rows(pool: &SqlitePool) -> Result<(), StoreError> {
+    let moved = ops::adopt_old_rows(pool).await?;
+    if moved > 0 {
+        tracing::info!(records = moved, "request log rows moved into chunks");
+    }
+    Ok(())
+}
+
 fn migration_failed(e: sqlx::migrate::MigrateError) -> StoreError {
     StoreError(format!("migrations: {e}"))
 }
@@ -128,7 +138,12 @@ fn migration_failed(e: sqlx::migrate::MigrateError) -> StoreError {
 const INSERT: &str = "INSERT INTO api_keys (id, key_hash, hint, tenant, name, environment, scopes, plan, ip_allowlist, limits, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 mod ops {
-    crate::db::log::log_ops!(sqlx::Sqlite, sqlx::SqlitePool);
+    crate::db::log::log_ops!(
+        sqlx::Sqlite,
+        sqlx::SqlitePool,
+        "DELETE FROM request_log WHERE rowid IN (SELECT rowid FROM request_log LIMIT 20000) \
+         RETURNING *"
+    );
 }
 
 #[async_trait]
@@ -244,6 +259,14 @@ impl KeyStore for SqliteStore {
         counts: &[(crate::reqlog::UsageKey, u64)],
     ) -> Result<(), StoreError> {
         ops::write(&self.pool, records, counts).await
+    }
+
+    async fn write_chunks(
+        &self,
+        chunks: &[crate::reqlog::Chunk],
+        counts: &[(crate::reqlog::UsageKey, u64)],
+    ) -> Result<(), StoreError> {
+        ops::write_chunks(&self.pool, chunks, counts).await
     }
 
     async fn request(&self, id: &str) -> Result<Option<crate::reqlog::Record>, StoreError> {

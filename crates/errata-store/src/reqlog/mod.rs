@@ -1,25 +1,32 @@
 //! The request log and usage counts: what the gateway answered, recorded off the request path.
 //!
-//! The request path hands a [`Record`] to the [`Recorder`]: usage is counted in memory at once
-//! (exact), in the answering worker's own counts (no lock shared between workers), the record
-//! itself goes through a bounded queue (`try_send`: when full it is dropped
-//! and counted, never waited for). A flush task ([`crate::flush`]) writes both to the key store in
-//! batches and applies retention.
+//! The request path hands an [`Entry`] (borrowed: nothing is allocated for it) to the
+//! [`Recorder`], which writes it into the answering worker's own [`batch`] under a lock no
+//! other worker takes: its usage counted at once (exact), the record encoded straight into a
+//! [`chunk`]. A worker's batch holds at most its share of `queue` records; beyond that records
+//! are dropped and counted, never waited for (usage still counts them). A flush task
+//! ([`crate::flush`]) takes every worker's batch whole on a timer (or when one has
+//! `batch_rows`), writes the chunks and usage to the key store in one transaction and applies
+//! retention.
 
+mod batch;
+pub mod chunk;
 pub mod config;
 pub mod usage;
 
-use std::sync::Mutex;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
+pub use chunk::Chunk;
 pub use config::RequestLogConfig;
 pub use usage::{LimitState, UsageKey};
 
 use crate::counters::Window;
-
+use batch::{Added, Batch};
 /// One answered request. Never the key, never a body; the path without its query.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = RequestRecord)]
@@ -50,28 +57,93 @@ pub struct Record {
     pub upstream_request_id: Option<String>,
 }
 
+impl Record {
+    /// The record as the recorder takes it.
+    pub fn entry(&self) -> Entry<'_> {
+        Entry {
+            request_id: &self.request_id,
+            time_ms: self.time_ms,
+            method: &self.method,
+            path: &self.path,
+            route: &self.route,
+            key_id: self.key_id.as_deref(),
+            tenant: self.tenant.as_deref(),
+            status: self.status,
+            code: self.code.as_deref(),
+            latency_us: self.latency_us,
+            upstream_status: self.upstream_status,
+            upstream_request_id: self.upstream_request_id.as_deref(),
+        }
+    }
+}
+
+/// One answered request as the request path hands it over: a [`Record`] that borrows.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry<'a> {
+    pub request_id: &'a str,
+    /// When the request arrived, Unix milliseconds.
+    pub time_ms: i64,
+    pub method: &'a str,
+    /// The request path, without the query string.
+    pub path: &'a str,
+    /// The configured route it matched (`unmatched` when none).
+    pub route: &'a str,
+    pub key_id: Option<&'a str>,
+    pub tenant: Option<&'a str>,
+    pub status: u16,
+    pub code: Option<&'a str>,
+    /// Time to the response head, microseconds.
+    pub latency_us: i64,
+    pub upstream_status: Option<u16>,
+    pub upstream_request_id: Option<&'a str>,
+}
+
+/// A worker's batch, alone on its cache lines so that workers never share one.
+#[repr(align(128))]
+struct Shard(Mutex<Batch>);
+
+/// What the flush task takes: every worker's records and usage since the last time.
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// One chunk per worker that kept records.
+    pub chunks: Vec<Chunk>,
+    /// Usage per counter, summed over the workers.
+    pub counts: Vec<(UsageKey, u64)>,
+}
+
 /// Takes records from the request path.
 pub struct Recorder {
     config: RequestLogConfig,
-    queue: mpsc::Sender<Record>,
-    pending: Mutex<Option<mpsc::Receiver<Record>>>,
-    /// Usage since the last flush, one set per worker.
-    counts: Vec<Mutex<usage::Counts>>,
+    shards: Box<[Shard]>,
+    /// The most records one worker's batch holds.
+    cap: usize,
+    /// Emptied batches and chunk buffers, to be used again rather than grown again.
+    spare: Mutex<(Vec<Batch>, Vec<Vec<u8>>)>,
+    /// Each key's limit state as of the batches taken so far.
+    limits: Mutex<HashMap<String, LimitState>>,
+    /// Told when a worker's batch reaches `batch_rows`.
+    filled: Notify,
     dropped: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Recorder {
     /// A recorder for `workers` workers.
     pub fn new(config: RequestLogConfig, workers: usize) -> Recorder {
-        let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let workers = workers.max(1);
         Recorder {
-            config,
-            queue: tx,
-            pending: Mutex::new(Some(rx)),
-            counts: (0..workers.max(1))
-                .map(|_| Mutex::new(usage::Counts::default()))
+            cap: config.queue.div_ceil(workers).max(1),
+            shards: (0..workers)
+                .map(|_| Shard(Mutex::new(Batch::default())))
                 .collect(),
+            spare: Mutex::new((Vec::new(), Vec::new())),
+            limits: Mutex::new(HashMap::new()),
+            filled: Notify::new(),
             dropped: AtomicU64::new(0),
+            config,
         }
     }
 
@@ -85,35 +157,27 @@ impl Recorder {
     }
 
     /// Records one request answered by `worker`; `windows` is the key's limit state after it,
-    /// if limited. Costs the worker's own (uncontended) lock and a queue slot; never waits.
-    pub fn record(&self, worker: usize, rec: Record, windows: (Option<Window>, Option<Window>)) {
+    /// if limited. Costs the worker's own (uncontended) lock and a few copies; never waits.
+    pub fn record(&self, worker: usize, e: &Entry, windows: (Option<Window>, Option<Window>)) {
         if !self.config.enabled {
             return;
         }
-        let counts = &self.counts[worker % self.counts.len()];
-        if let (Some(key_id), Some(tenant)) = (&rec.key_id, &rec.tenant)
-            && let Ok(mut c) = counts.lock()
-        {
-            c.add(
-                UsageKey {
-                    minute: rec.time_ms.div_euclid(60_000) * 60,
-                    key_id: key_id.clone(),
-                    tenant: tenant.clone(),
-                    route: rec.route.clone(),
-                    status: rec.status,
-                    code: rec.code.clone().unwrap_or_default(),
-                },
-                windows,
-                rec.time_ms / 1000,
-            );
-        }
-        let keep = rec.status >= 400
+        let keep = e.status >= 400
             || self.config.success_sample >= 1.0
             || rand::random::<f64>() < self.config.success_sample;
-        if keep && self.queue.try_send(rec).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("errata_request_log_dropped_total").increment(1);
+        let added =
+            lock(&self.shards[worker % self.shards.len()].0).add(e, windows, keep, self.cap);
+        match added {
+            Added::Kept(n) if n == self.config.batch_rows => self.filled.notify_one(),
+            Added::Dropped => self.count_dropped(1),
+            _ => {}
         }
+    }
+
+    /// Counts records lost: dropped from a full queue, or not written.
+    pub(crate) fn count_dropped(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+        metrics::counter!("errata_request_log_dropped_total").increment(n);
     }
 
     /// Records dropped because the queue was full, since start.
@@ -121,30 +185,86 @@ impl Recorder {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// The queue's receiving end, once (for the flush task).
-    pub fn take_queue(&self) -> Option<mpsc::Receiver<Record>> {
-        self.pending.lock().ok().and_then(|mut p| p.take())
+    /// Waits until a worker's batch has `batch_rows` records (the flush task's early wake).
+    pub async fn filled(&self) {
+        self.filled.notified().await;
     }
 
-    /// Usage counted since the last call.
-    pub fn take_counts(&self) -> Vec<(UsageKey, u64)> {
-        let mut all: std::collections::HashMap<UsageKey, u64> = std::collections::HashMap::new();
-        for c in &self.counts {
-            if let Ok(mut c) = c.lock() {
-                for (k, n) in c.take() {
-                    *all.entry(k).or_insert(0) += n;
+    /// Every worker's records and usage since the last call, each batch taken whole.
+    pub fn take(&self) -> Taken {
+        let mut taken = Taken::default();
+        let mut counts: HashMap<UsageKey, u64> = HashMap::new();
+        let mut limits = Vec::new();
+        for shard in &self.shards {
+            let mut batch = self.fresh_batch();
+            let taken_whole = {
+                let mut current = lock(&shard.0);
+                !current.is_empty() && {
+                    std::mem::swap(&mut *current, &mut batch);
+                    true
+                }
+            };
+            if !taken_whole {
+                lock(&self.spare).0.push(batch);
+                continue;
+            }
+            let (chunk, c, l) = batch.finish(Vec::new());
+            taken.chunks.extend(chunk);
+            for (k, n) in c {
+                *counts.entry(k).or_insert(0) += n;
+            }
+            limits.extend(l);
+            lock(&self.spare).0.push(batch);
+        }
+        if !limits.is_empty() {
+            let mut all = lock(&self.limits);
+            for s in limits {
+                match all.get_mut(&s.key_id) {
+                    Some(old) if old.observed_at > s.observed_at => {}
+                    Some(old) => *old = s,
+                    None => {
+                        all.insert(s.key_id.clone(), s);
+                    }
                 }
             }
         }
-        all.into_iter().collect()
+        taken.counts = counts.into_iter().collect();
+        taken
+    }
+
+    /// An empty batch, with a buffer that has held records before when there is one.
+    fn fresh_batch(&self) -> Batch {
+        let mut spare = lock(&self.spare);
+        let mut b = spare.0.pop().unwrap_or_default();
+        if !b.has_buffer()
+            && let Some(data) = spare.1.pop()
+        {
+            b = Batch::with_buffer(data);
+        }
+        b
+    }
+
+    /// Gives back written chunks, so that their buffers take the next records.
+    pub fn recycle(&self, chunks: impl IntoIterator<Item = Chunk>) {
+        let mut spare = lock(&self.spare);
+        for c in chunks {
+            if spare.1.len() < self.shards.len() && c.data.capacity() > 0 {
+                spare.1.push(c.data);
+            }
+        }
     }
 
     /// The limit state of a key as of its last request here (on any worker).
     pub fn limit_state(&self, key_id: &str) -> Option<LimitState> {
-        self.counts
-            .iter()
-            .filter_map(|c| c.lock().ok().and_then(|c| c.limit_state(key_id)))
-            .max_by_key(|s| s.observed_at)
+        let mut best = lock(&self.limits).get(key_id).cloned();
+        for shard in &self.shards {
+            if let Some(s) = lock(&shard.0).limit_state(key_id)
+                && best.as_ref().is_none_or(|b| s.observed_at >= b.observed_at)
+            {
+                best = Some(s);
+            }
+        }
+        best
     }
 }
 
@@ -181,15 +301,174 @@ mod tests {
     #[test]
     fn usage_from_every_worker_adds_up_and_the_newest_limit_state_wins() {
         let r = Recorder::new(RequestLogConfig::default(), 3);
-        r.record(0, rec(60_000), (Some(window(9)), None));
-        r.record(2, rec(61_000), (Some(window(8)), None));
-        r.record(7, rec(62_000), (None, None)); // past the last worker: wraps, still counted
-        let counts = r.take_counts();
-        assert_eq!(counts.len(), 1);
-        assert_eq!(counts[0].1, 3);
-        assert_eq!(counts[0].0.minute, 60);
-        let state = r.limit_state("key_1").map(|s| (s.observed_at, s.rate));
-        assert_eq!(state, Some((61, Some(window(8).into()))));
-        assert!(r.take_counts().is_empty());
+        r.record(0, &rec(60_000).entry(), (Some(window(9)), None));
+        r.record(2, &rec(61_000).entry(), (Some(window(8)), None));
+        // Past the last worker: wraps, still counted.
+        r.record(7, &rec(62_000).entry(), (None, None));
+        let state = |r: &Recorder| r.limit_state("key_1").map(|s| (s.observed_at, s.rate));
+        assert_eq!(
+            state(&r),
+            Some((61, Some(window(8).into()))),
+            "before a flush"
+        );
+        let taken = r.take();
+        assert_eq!(taken.counts.len(), 1);
+        assert_eq!(taken.counts[0].1, 3);
+        assert_eq!(taken.counts[0].0.minute, 60);
+        assert_eq!(taken.chunks.iter().map(|c| c.rows).sum::<usize>(), 3);
+        assert_eq!(state(&r), Some((61, Some(window(8).into()))), "after it");
+        let again = r.take();
+        assert!(again.counts.is_empty() && again.chunks.is_empty());
+        assert_eq!(r.limit_state("key_nope"), None);
+    }
+
+    #[test]
+    fn a_full_queue_drops_records_but_usage_counts_them() {
+        let config = RequestLogConfig {
+            queue: 10,
+            ..RequestLogConfig::default()
+        };
+        let r = Recorder::new(config, 2);
+        for i in 0..8 {
+            let mut e = rec(60_000);
+            e.request_id = format!("req_{i}");
+            r.record(0, &e.entry(), (None, None));
+        }
+        assert_eq!(r.dropped(), 3, "a worker holds its share of the queue");
+        let taken = r.take();
+        assert_eq!(taken.chunks.len(), 1);
+        let ids: Vec<String> = taken.chunks[0]
+            .records()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.request_id)
+            .collect();
+        assert_eq!(ids, ["req_0", "req_1", "req_2", "req_3", "req_4"]);
+        assert_eq!(taken.counts[0].1, 8);
+        // Taken, the batch has room again.
+        r.record(0, &rec(60_000).entry(), (None, None));
+        assert_eq!(r.dropped(), 3);
+    }
+
+    #[test]
+    fn sampling_keeps_every_error_and_counts_every_request() {
+        let config = RequestLogConfig {
+            success_sample: 0.0,
+            ..RequestLogConfig::default()
+        };
+        let r = Recorder::new(config, 1);
+        let mut err = rec(60_000);
+        err.status = 429;
+        err.code = Some("rate_limited".into());
+        for _ in 0..5 {
+            r.record(0, &rec(60_000).entry(), (None, None));
+        }
+        r.record(0, &err.entry(), (None, None));
+        let taken = r.take();
+        assert_eq!(taken.chunks[0].records().unwrap(), vec![err]);
+        let mut counts: Vec<(u16, String, u64)> = taken
+            .counts
+            .into_iter()
+            .map(|(k, n)| (k.status, k.code, n))
+            .collect();
+        counts.sort();
+        assert_eq!(
+            counts,
+            [(200, String::new(), 5), (429, "rate_limited".to_owned(), 1)]
+        );
+        assert_eq!(r.dropped(), 0);
+    }
+
+    #[test]
+    fn a_batch_of_batch_rows_wakes_the_flush() {
+        let config = RequestLogConfig {
+            batch_rows: 3,
+            ..RequestLogConfig::default()
+        };
+        let r = Recorder::new(config, 1);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            r.record(0, &rec(60_000).entry(), (None, None));
+        }
+        let woke = |r: &Recorder| {
+            rt.block_on(async {
+                tokio::time::timeout(std::time::Duration::from_millis(20), r.filled())
+                    .await
+                    .is_ok()
+            })
+        };
+        assert!(!woke(&r));
+        r.record(0, &rec(60_000).entry(), (None, None));
+        assert!(woke(&r));
+    }
+
+    /// Workers record while the flush takes their batches: every request is counted once and
+    /// every record taken once.
+    #[test]
+    fn usage_is_exact_under_concurrent_workers_and_flushes() {
+        const WORKERS: usize = 4;
+        const EACH: usize = 50_000;
+        let r = std::sync::Arc::new(Recorder::new(
+            RequestLogConfig {
+                queue: 1 << 30,
+                ..RequestLogConfig::default()
+            },
+            WORKERS,
+        ));
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flusher = {
+            let (r, done) = (std::sync::Arc::clone(&r), std::sync::Arc::clone(&done));
+            std::thread::spawn(move || {
+                let (mut counts, mut ids) = (HashMap::<(String, i64), u64>::new(), 0usize);
+                loop {
+                    let last = done.load(Ordering::SeqCst);
+                    let taken = r.take();
+                    for c in &taken.chunks {
+                        ids += c.records().unwrap().len();
+                    }
+                    for (k, n) in taken.counts {
+                        *counts.entry((k.key_id, k.minute)).or_insert(0) += n;
+                    }
+                    r.recycle(taken.chunks);
+                    if last {
+                        return (counts, ids);
+                    }
+                    std::thread::yield_now();
+                }
+            })
+        };
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|w| {
+                let r = std::sync::Arc::clone(&r);
+                std::thread::spawn(move || {
+                    for i in 0..EACH {
+                        let mut e = rec(60_000 * (i as i64 % 3));
+                        e.request_id = format!("req_{w}_{i}");
+                        e.key_id = Some(format!("key_{}", i % 7));
+                        r.record(w, &e.entry(), (Some(window(1)), None));
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        done.store(true, Ordering::SeqCst);
+        let (counts, ids) = flusher.join().unwrap();
+        assert_eq!(ids, WORKERS * EACH);
+        assert_eq!(counts.values().sum::<u64>(), (WORKERS * EACH) as u64);
+        for key in 0..7 {
+            for minute in [0, 60, 120] {
+                let want = (0..EACH).filter(|i| i % 7 == key && (i % 3) * 60 == minute as usize);
+                assert_eq!(
+                    counts.get(&(format!("key_{key}"), minute)).copied(),
+                    Some((want.count() * WORKERS) as u64),
+                );
+            }
+        }
+        assert_eq!(r.dropped(), 0);
     }
 }

@@ -1,7 +1,5 @@
-//! Usage counted in memory per minute, key, route, status and code, until the next flush;
-//! and each key's last seen limit state.
-
-use std::collections::HashMap;
+//! Usage counted per minute, key, route, status and code; and each key's last seen limit
+//! state.
 
 use serde::Serialize;
 
@@ -51,38 +49,4 @@ pub struct LimitState {
     pub observed_at: i64,
     pub rate: Option<LimitWindow>,
     pub quota: Option<LimitWindow>,
-}
-
-#[derive(Default)]
-pub(crate) struct Counts {
-    counts: HashMap<UsageKey, u64>,
-    limits: HashMap<String, LimitState>,
-}
-
-impl Counts {
-    pub(crate) fn add(
-        &mut self,
-        key: UsageKey,
-        windows: (Option<Window>, Option<Window>),
-        now: i64,
-    ) {
-        if windows.0.is_some() || windows.1.is_some() {
-            let state = LimitState {
-                key_id: key.key_id.clone(),
-                observed_at: now,
-                rate: windows.0.map(Into::into),
-                quota: windows.1.map(Into::into),
-            };
-            self.limits.insert(key.key_id.clone(), state);
-        }
-        *self.counts.entry(key).or_insert(0) += 1;
-    }
-
-    pub(crate) fn take(&mut self) -> Vec<(UsageKey, u64)> {
-        self.counts.drain().collect()
-    }
-
-    pub(crate) fn limit_state(&self, key_id: &str) -> Option<LimitState> {
-        self.limits.get(key_id).cloned()
-    }
 }
