@@ -44,6 +44,48 @@ pub struct Identity<'a> {
     pub plan: &'a str,
 }
 
+/// Whether a header name with `_` in it reads, with each `_` as `-`, as a header the gateway
+/// removes or sets itself (hop-by-hop, framing, `Host`, forwarding, identity, the request id,
+/// a key). Servers that turn header names into variables (CGI, WSGI, Rack, PHP) make no
+/// difference between the two spellings, so such a header is never forwarded: it could frame
+/// a body the gateway did not see, or pose as an identity the gateway did not verify.
+pub fn underscore_alias(name: &[u8], request_id: &str) -> bool {
+    if !name.contains(&b'_') || name.len() > 64 {
+        return false;
+    }
+    let mut dashed = [0u8; 64];
+    for (d, &b) in dashed.iter_mut().zip(name) {
+        *d = if b == b'_' {
+            b'-'
+        } else {
+            b.to_ascii_lowercase()
+        };
+    }
+    let dashed = &dashed[..name.len()];
+    const SENSITIVE: [&str; 17] = [
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "host",
+        "expect",
+        "authorization",
+        "x-api-key",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+    ];
+    SENSITIVE.iter().any(|s| s.as_bytes() == dashed)
+        || dashed.starts_with(IDENTITY_PREFIX.as_bytes())
+        || dashed == request_id.as_bytes()
+}
+
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if headers.contains_key(header::CONNECTION) {
@@ -83,6 +125,19 @@ pub fn upstream_headers(
             .cloned()
             .collect();
         for k in forged {
+            headers.remove(k);
+        }
+    }
+    if headers
+        .keys()
+        .any(|k| underscore_alias(k.as_str().as_bytes(), request_id.0.as_str()))
+    {
+        let aliases: Vec<HeaderName> = headers
+            .keys()
+            .filter(|k| underscore_alias(k.as_str().as_bytes(), request_id.0.as_str()))
+            .cloned()
+            .collect();
+        for k in aliases {
             headers.remove(k);
         }
     }

@@ -1073,9 +1073,10 @@ async fn an_upstream_response_framed_two_ways_is_a_502_in_the_envelope() {
         );
         let id = raw.request_id();
         assert_eq!(raw.json, bad_gateway(&id), "{path}");
-        assert_eq!(raw.header("connection"), Some("close"), "{path}");
+        // The client's side is whole (a bodiless request): its connection stays open.
+        assert_eq!(raw.header("connection"), None, "{path}");
         assert_eq!(raw.header("transfer-encoding"), None, "{path}");
-        expect_closed(&mut tcp, &mut buf).await;
+        expect_quiet(&mut tcp, &mut buf).await;
         let got = up.requests();
         assert_eq!(got.last().map(|g| g.target.as_str()), Some(path));
         assert_eq!(
@@ -1245,10 +1246,44 @@ async fn a_transfer_encoding_spelled_with_an_underscore_frames_no_body() {
     assert_relayed(&first, "POST /u", &got[0]);
     assert_eq!(got[0].header("transfer-encoding"), None);
     assert_eq!(got[0].header("content-length"), None);
+    // Nor does the alias itself go on: an upstream that reads `_` as `-` would frame by it.
+    assert_eq!(got[0].header("transfer_encoding"), None);
     let second = read_answer(&mut tcp, &mut buf).await;
     assert_malformed(&second, "the method is not a valid token");
     expect_closed(&mut tcp, &mut buf).await;
     assert_eq!(up.requests().len(), 1);
+    up.assert_clean();
+    h.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn headers_spelled_with_underscores_never_pose_as_the_gateways_own() {
+    let up = Upstream::start().await;
+    let h = gateway(&up).await;
+    let mut tcp = TcpStream::connect(h.running.addr).await.unwrap();
+    tcp.write_all(
+        b"GET /u HTTP/1.1\r\nHost: a\r\nX_Errata_Tenant: someone-else\r\n\
+          x_forwarded_for: 10.9.9.9\r\nX_Request_Id: req_forged\r\nContent_Length: 5\r\n\
+          X_Custom_Thing: kept\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    let answer = read_answer(&mut tcp, &mut buf).await;
+    let got = up.requests();
+    assert_eq!(got.len(), 1);
+    assert_relayed(&answer, "GET /u", &got[0]);
+    for alias in [
+        "x_errata_tenant",
+        "x_forwarded_for",
+        "x_request_id",
+        "content_length",
+    ] {
+        assert_eq!(got[0].header(alias), None, "{alias} reached the upstream");
+    }
+    // A name that only happens to hold an underscore goes on as sent.
+    assert_eq!(got[0].header("x_custom_thing"), Some("kept"));
+    assert_eq!(got[0].header("x-forwarded-for"), Some("127.0.0.1"));
     up.assert_clean();
     h.running.shutdown().await;
 }

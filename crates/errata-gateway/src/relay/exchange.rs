@@ -134,7 +134,9 @@ where
         Ok(Ok(x)) => x,
         Ok(Err(Failed { error, client_ok })) => {
             let res = respond::refusal(gw, error, &trace);
-            let close = close_after || !client_ok;
+            // The connection carries another request only when this one's body was read
+            // whole: a bodiless request whose upstream failed leaves it as it was.
+            let close = close_after || !client_ok || head.body != BodyKind::None;
             return write::answer(gw, worker, client, trace, res, started, is_head, close).await;
         }
         Err(_) => {
@@ -295,7 +297,7 @@ impl Failed {
     fn upstream(c: Condition) -> Failed {
         Failed {
             error: ApiError::condition(c),
-            client_ok: false,
+            client_ok: true,
         }
     }
 }

@@ -18,7 +18,7 @@ use super::exchange::reason;
 use super::{Client, DRAIN, HeadView, Next};
 use crate::gateway::{Gateway, Trace};
 use crate::lookup::visible;
-use crate::proxy::IDENTITY_PREFIX;
+use crate::proxy::{IDENTITY_PREFIX, underscore_alias};
 use crate::reply::Body;
 use crate::stage::authenticate::Caller;
 use crate::stage::limit::{Admitted, limit_headers};
@@ -103,6 +103,7 @@ pub(crate) fn upstream_head(
             || (name.len() >= IDENTITY_PREFIX.len()
                 && name[..IDENTITY_PREFIX.len()].eq_ignore_ascii_case(IDENTITY_PREFIX.as_bytes()))
             || (strip_keys && (is(name, "authorization") || is(name, "x-api-key")))
+            || underscore_alias(name, rid)
             || (!connection.is_empty() && listed_in_connection(&connection, name));
         if !skip {
             header(out, name, value);
