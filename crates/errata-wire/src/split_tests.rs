@@ -1,3 +1,6 @@
+// Expected splits are lists of ranges, one long or more.
+#![allow(clippy::single_range_in_vec_init)]
+
 use super::*;
 
 fn split(s: &str) -> (Vec<Range<usize>>, Option<Refusal>) {

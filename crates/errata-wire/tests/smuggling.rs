@@ -276,12 +276,12 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     for c in REQUESTS {
         let stream = c.pieces.concat().into_bytes();
         out.push(("split", format!("smuggling-{}", c.name), stream.clone()));
-        if let Ok(Some(h)) = parse_request(&stream) {
-            if h.body == BodyKind::Chunked {
-                // The chunked target reads a step seed, then the body.
-                let body = [&[7u8][..], &stream[h.len..]].concat();
-                out.push(("chunked", format!("smuggling-{}", c.name), body));
-            }
+        if let Ok(Some(h)) = parse_request(&stream)
+            && h.body == BodyKind::Chunked
+        {
+            // The chunked target reads a step seed, then the body.
+            let body = [&[7u8][..], &stream[h.len..]].concat();
+            out.push(("chunked", format!("smuggling-{}", c.name), body));
         }
     }
     for c in RESPONSES {
