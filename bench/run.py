@@ -98,9 +98,11 @@ class Procs:
         return p
 
     def check_alive(self) -> None:
-        for name, p in self.children:
-            if p.poll() is not None:
-                raise BenchError(f"{name} (pid {p.pid}) exited with status {p.returncode}")
+        dead = [f"{name} (pid {p.pid}) exited with status {p.returncode}"
+                for name, p in self.children if p.poll() is not None]
+        if dead:
+            raise BenchError("; ".join(dead) + (" (a negative status: the number of the signal "
+                                                "that ended it; this script had not stopped it)"))
 
     def stop(self, p: subprocess.Popen) -> None:
         """Stops one child (its process group) and forgets it."""
@@ -866,6 +868,19 @@ def status_mb(pid: int, field_name: str) -> float:
     raise BenchError(f"no {field_name} in /proc/{pid}/status")
 
 
+def lazy_free_mb(pid: int) -> float | None:
+    """Memory the allocator has freed with MADV_FREE (still in VmRSS until the kernel takes it
+    back), from /proc/<pid>/smaps_rollup; None where the kernel does not say."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("LazyFree:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def read_answer(s: socket.socket) -> int:
     """Reads one HTTP/1.1 response off a socket (Content-Length or chunked); its status."""
     buf = b""
@@ -911,7 +926,7 @@ def still_open(s: socket.socket) -> bool:
 def measure_memory(pid: int, port: int, key: str, procs: Procs) -> dict:
     """errata's resident memory idle, with MEMORY_CONNECTIONS keep-alive connections open (each
     has sent one request with the key and read the answer) and a few seconds after they all
-    closed."""
+    closed; then the same once more (does what stayed get reused, or grow again?)."""
     request = (f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                f"Authorization: Bearer {key}\r\n\r\n").encode()
     # Warm: a few answered requests, then a quiet second.
@@ -921,28 +936,41 @@ def measure_memory(pid: int, port: int, key: str, procs: Procs) -> dict:
             read_answer(s)
     time.sleep(1.0)
     before = status_mb(pid, "VmRSS")
-    socks: list[socket.socket] = []
-    t0 = time.monotonic()
-    try:
+
+    def cycle() -> tuple[float, int, dict[int, int], float]:
+        """Opens the connections, measures, closes them all: (MB while open, how many were
+        still open then, answers by status, seconds to open them)."""
+        socks: list[socket.socket] = []
         statuses: dict[int, int] = {}
-        for _ in range(MEMORY_CONNECTIONS):
-            s = socket.create_connection(("127.0.0.1", port), timeout=10)
-            socks.append(s)
-            s.sendall(request)
-            st = read_answer(s)
-            statuses[st] = statuses.get(st, 0) + 1
-        opened_in = time.monotonic() - t0
-        time.sleep(1.0)
-        procs.check_alive()
-        open_mb = status_mb(pid, "VmRSS")
-        alive = sum(1 for s in socks if still_open(s))
-    finally:
-        for s in socks:
-            s.close()
+        t0 = time.monotonic()
+        try:
+            for _ in range(MEMORY_CONNECTIONS):
+                s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                socks.append(s)
+                s.sendall(request)
+                st = read_answer(s)
+                statuses[st] = statuses.get(st, 0) + 1
+            opened_in = time.monotonic() - t0
+            time.sleep(1.0)
+            procs.check_alive()
+            open_mb = status_mb(pid, "VmRSS")
+            alive = sum(1 for s in socks if still_open(s))
+        finally:
+            for s in socks:
+                s.close()
+        return open_mb, alive, statuses, opened_in
+
+    open_mb, alive, statuses, opened_in = cycle()
     time.sleep(3.0)
     after = status_mb(pid, "VmRSS")
+    after_lazy = lazy_free_mb(pid)
+    # Once more: memory kept for reuse stays put, a leak grows by about as much again.
+    open2_mb, _, _, _ = cycle()
+    time.sleep(3.0)
+    after2 = status_mb(pid, "VmRSS")
     peak = status_mb(pid, "VmHWM")
     return {"before_mb": before, "open_mb": open_mb, "after_mb": after, "peak_mb": peak,
+            "after_lazy_free_mb": after_lazy, "open2_mb": open2_mb, "after2_mb": after2,
             "connections": MEMORY_CONNECTIONS, "still_open": alive, "statuses": statuses,
             "opened_in_s": opened_in,
             "open_ok": open_mb < MEMORY_OPEN_MAX_MB,
@@ -1240,6 +1268,118 @@ def lead_report(targets: list[Target]) -> str:
 # Main
 
 
+def print_results(args, results: list[dict], build_secs: float | None, started: float,
+                  errata: Path, failed: str | None = None) -> None:
+    """The report on stdout (and --json): every finished set of worker counts. `failed`: why
+    the run stopped early (the sets that finished are still reported)."""
+    facts = machine_facts()
+    total = time.monotonic() - started
+    print()
+    print(f"errata load benchmark — {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+    built = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(errata.stat().st_mtime))
+    print(f"source: {source_state()}; errata binary built {built}"
+          f"{' (--no-build: may predate the source)' if args.no_build else ''}")
+    if failed:
+        print(f"INCOMPLETE RUN: stopped by: {failed.splitlines()[0]}; only the set(s) of worker "
+              f"counts that finished before are below")
+    print(f"machine: {facts['nproc']} CPUs, {facts['cpu']}, Linux {facts['kernel']}")
+    print(f"tools: {facts['nginx']}; {' '.join(facts['haproxy'].split()[:3])}; "
+          f"{facts['wrk'].split(' Copyright')[0]}; {facts['rustc']}")
+    print(f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s; "
+          f"{'pinned: wrk on CPU 0, servers on CPU 1' if args.pin else 'not pinned'}")
+    info_row = (" (one extra row with RUST_LOG=info: an access log line per request to a "
+                "file)" if args.access_log else "")
+    print(f"logging, the same for every target: no access log — nginx (plain and gw) "
+          f"access_log off, HAProxy no `log` line, errata RUST_LOG=warn{info_row}; "
+          f"errata's request log ([request_log], records to its SQLite store, flushed every "
+          f"second) on, as by default{' (off in the A/B off arm)' if args.log_ab else ''}; "
+          f"the log's flush still pending when an errata run ends is not in that row's CPU "
+          f"(it runs during the next run; the A/B counts it)")
+    print(f"gateway peers: {GW_KEYS} API keys in each one's map (errata's benchmark key "
+          f"among them; errata's own store has its 2 keys); nginx-gw and HAProxy-gw run "
+          f"as their own instances beside plain nginx")
+    print(f"release build: {f'{build_secs:.1f} s' if build_secs is not None else 'skipped'}; "
+          f"whole run {total:.0f} s")
+    print(f"median of {args.rounds} interleaved rounds; 'CPU µs/req' is the CPU time (user + "
+          f"system, all threads) of the process answering — the upstream, nginx (master + "
+          f"workers) or errata — per request; not the upstream's or wrk's")
+    for r in results:
+        w = r["workers"]
+        print()
+        print(f"### {w} worker(s): upstream {w} thread(s), nginx worker_processes {w}, "
+              f"errata workers = {w}")
+        print(f"load before: {r['load_before']} ({r['busy_before']:.0%} busy); after: "
+              f"{r['load_after']} ({r['busy_after']:.0%} busy)")
+        print()
+        print("errata against nginx and HAProxy as API gateways (ratios are errata ÷ peer: "
+              "req/s above 1 and CPU, p99 below 1 favour errata); errata's proxied rows "
+              f"against '{NGINX_GW}', '{HAPROXY_GW}' and 'nginx proxy', its 401/429 rows "
+              f"against '{NGINX_GW_401}', '{HAPROXY_GW_401}' and 'nginx static 401'")
+        print()
+        print(lead_report(r["plain"]))
+        print()
+        print("every row (ratios against nginx as a plain proxy):")
+        print()
+        print(report(r["plain"], "nginx proxy"))
+        if r["tls_h1"]:
+            print()
+            print(f"TLS (the same P-256 certificate; errata with the key, auth + rate limit "
+                  f"+ proxy; nginx a plain proxy). HTTP/1.1: wrk -c{args.connections} "
+                  f"keep-alive. HTTP/2: h2load -c{max(1, args.connections // H2_STREAMS)} "
+                  f"-m{H2_STREAMS} ({args.connections} streams in flight), which reports "
+                  f"a mean latency (in the p50 column) and no p99.")
+            print()
+            print(report(r["tls_h1"], "nginx proxy, TLS HTTP/1.1"))
+            print()
+            print(report(r["tls_h2"], "nginx proxy, TLS HTTP/2"))
+        for c, row, refused in r["many"]:
+            print(f"- {c} connections for {args.many_duration} s, one valid key: "
+                  f"{row['requests']} requests, {row['rps']:.0f} req/s, p99 "
+                  f"{row['p99_ms']:.1f} ms, non-2xx {row['non2xx']}, socket errors "
+                  f"{row['socket_detail']}: **{refused} refused**")
+        m = r["memory"]
+        if m is not None:
+            def ok(b: bool) -> str:
+                return "ok" if b else "OVER TARGET"
+
+            lazy = (f"{m['after_lazy_free_mb']:.1f} MB" if m["after_lazy_free_mb"] is not None
+                    else "n/a")
+            print(f"- memory (a fresh errata, VmRSS, all threads): idle "
+                  f"{m['before_mb']:.1f} MB; with {m['connections']} keep-alive connections "
+                  f"open ({m['still_open']} still open when measured, each had one answer: "
+                  f"{', '.join(f'{n}x {st}' for st, n in sorted(m['statuses'].items()))}) "
+                  f"**{m['open_mb']:.1f} MB** (target < {MEMORY_OPEN_MAX_MB:.0f} MB: "
+                  f"{ok(m['open_ok'])}); 3 s after they all closed **{m['after_mb']:.1f} MB**, "
+                  f"{m['after_mb'] - m['before_mb']:+.1f} MB over idle (target <= "
+                  f"{MEMORY_GROWTH_MAX_MB:.0f} MB: {ok(m['growth_ok'])}); peak "
+                  f"(VmHWM) {m['peak_mb']:.1f} MB; of the 'after', freed by the allocator but "
+                  f"not yet taken back by the kernel (LazyFree): {lazy}; a second "
+                  f"{m['connections']} opened and closed the same way: {m['open2_mb']:.1f} MB "
+                  f"open, {m['after2_mb']:.1f} MB after (memory kept for reuse stays put, a "
+                  f"leak grows again)")
+        if r["log_ab"] is not None:
+            print()
+            print(f"request log A/B: two fresh errata instances, [request_log] enabled = "
+                  f"true / false, the same config otherwise (each its own SQLite file and "
+                  f"key), {args.rounds} rounds alternating on/off; 'CPU + flush' counts "
+                  f"errata's CPU from the start of each wrk run until it has been idle "
+                  f"{DRAIN_IDLE} s after it (at most {DRAIN_MAX:.0f} s; 'after s')")
+            print()
+            print(log_ab_report(r["log_ab"]))
+    if args.json:
+        args.json.write_text(json.dumps({
+            "machine": facts, "build_seconds": build_secs,
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "sets": [{"workers": r["workers"], "load_before": r["load_before"],
+                      "load_after": r["load_after"],
+                      "targets": {t.name: t.rows for t in r["targets"]},
+                      "many": [{"connections": c, "refused": n, **row}
+                               for c, row, n in r["many"]],
+                      "memory": r["memory"],
+                      "log_ab": r["log_ab"]} for r in results],
+        }, indent=2))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__,
@@ -1308,6 +1448,9 @@ def main() -> int:
     signal.signal(signal.SIGHUP, on_signal)
     tmp = Path(tempfile.mkdtemp(prefix="errata-bench-"))
     started = time.monotonic()
+    results: list[dict] = []
+    build_secs: float | None = None
+    errata = Path()
     try:
         ensure_tools(args.tls)
         build_secs = build(args.no_build, args.profile)
@@ -1326,7 +1469,6 @@ def main() -> int:
         worker_counts = [int(x) for x in str(args.workers).split(",") if x.strip()]
         if not worker_counts or min(worker_counts) < 1:
             raise BenchError("--workers takes counts of at least 1, e.g. 1,2")
-        results = []
         for w in worker_counts:
             wtmp = tmp / f"workers-{w}"
             wtmp.mkdir()
@@ -1627,107 +1769,15 @@ def main() -> int:
                             "load_before": load_before, "busy_before": busy_before,
                             "load_after": loadavg(), "busy_after": cpu_busy_fraction(1.0)})
             procs.stop_all()
-        facts = machine_facts()
-        total = time.monotonic() - started
-        print()
-        print(f"errata load benchmark — {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
-        built = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(errata.stat().st_mtime))
-        print(f"source: {source_state()}; errata binary built {built}"
-              f"{' (--no-build: may predate the source)' if args.no_build else ''}")
-        print(f"machine: {facts['nproc']} CPUs, {facts['cpu']}, Linux {facts['kernel']}")
-        print(f"tools: {facts['nginx']}; {' '.join(facts['haproxy'].split()[:3])}; "
-              f"{facts['wrk'].split(' Copyright')[0]}; {facts['rustc']}")
-        print(f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s; "
-              f"{'pinned: wrk on CPU 0, servers on CPU 1' if args.pin else 'not pinned'}")
-        info_row = (" (one extra row with RUST_LOG=info: an access log line per request to a "
-                    "file)" if args.access_log else "")
-        print(f"logging, the same for every target: no access log — nginx (plain and gw) "
-              f"access_log off, HAProxy no `log` line, errata RUST_LOG=warn{info_row}; "
-              f"errata's request log ([request_log], records to its SQLite store, flushed every "
-              f"second) on, as by default{' (off in the A/B off arm)' if args.log_ab else ''}; "
-              f"the log's flush still pending when an errata run ends is not in that row's CPU "
-              f"(it runs during the next run; the A/B counts it)")
-        print(f"gateway peers: {GW_KEYS} API keys in each one's map (errata's benchmark key "
-              f"among them; errata's own store has its 2 keys); nginx-gw and HAProxy-gw run "
-              f"as their own instances beside plain nginx")
-        print(f"release build: {f'{build_secs:.1f} s' if build_secs is not None else 'skipped'}; "
-              f"whole run {total:.0f} s")
-        print(f"median of {args.rounds} interleaved rounds; 'CPU µs/req' is the CPU time (user + "
-              f"system, all threads) of the process answering — the upstream, nginx (master + "
-              f"workers) or errata — per request; not the upstream's or wrk's")
-        for r in results:
-            w = r["workers"]
-            print()
-            print(f"### {w} worker(s): upstream {w} thread(s), nginx worker_processes {w}, "
-                  f"errata workers = {w}")
-            print(f"load before: {r['load_before']} ({r['busy_before']:.0%} busy); after: "
-                  f"{r['load_after']} ({r['busy_after']:.0%} busy)")
-            print()
-            print("errata against nginx and HAProxy as API gateways (ratios are errata ÷ peer: "
-                  "req/s above 1 and CPU, p99 below 1 favour errata); errata's proxied rows "
-                  f"against '{NGINX_GW}', '{HAPROXY_GW}' and 'nginx proxy', its 401/429 rows "
-                  f"against '{NGINX_GW_401}', '{HAPROXY_GW_401}' and 'nginx static 401'")
-            print()
-            print(lead_report(r["plain"]))
-            print()
-            print("every row (ratios against nginx as a plain proxy):")
-            print()
-            print(report(r["plain"], "nginx proxy"))
-            if r["tls_h1"]:
-                print()
-                print(f"TLS (the same P-256 certificate; errata with the key, auth + rate limit "
-                      f"+ proxy; nginx a plain proxy). HTTP/1.1: wrk -c{args.connections} "
-                      f"keep-alive. HTTP/2: h2load -c{max(1, args.connections // H2_STREAMS)} "
-                      f"-m{H2_STREAMS} ({args.connections} streams in flight), which reports "
-                      f"a mean latency (in the p50 column) and no p99.")
-                print()
-                print(report(r["tls_h1"], "nginx proxy, TLS HTTP/1.1"))
-                print()
-                print(report(r["tls_h2"], "nginx proxy, TLS HTTP/2"))
-            for c, row, refused in r["many"]:
-                print(f"- {c} connections for {args.many_duration} s, one valid key: "
-                      f"{row['requests']} requests, {row['rps']:.0f} req/s, p99 "
-                      f"{row['p99_ms']:.1f} ms, non-2xx {row['non2xx']}, socket errors "
-                      f"{row['socket_detail']}: **{refused} refused**")
-            m = r["memory"]
-            if m is not None:
-                def ok(b: bool) -> str:
-                    return "ok" if b else "OVER TARGET"
-                print(f"- memory (a fresh errata, VmRSS, all threads): idle "
-                      f"{m['before_mb']:.1f} MB; with {m['connections']} keep-alive connections "
-                      f"open ({m['still_open']} still open when measured, each had one answer: "
-                      f"{', '.join(f'{n}x {st}' for st, n in sorted(m['statuses'].items()))}) "
-                      f"**{m['open_mb']:.1f} MB** (target < {MEMORY_OPEN_MAX_MB:.0f} MB: "
-                      f"{ok(m['open_ok'])}); 3 s after they all closed **{m['after_mb']:.1f} MB**, "
-                      f"{m['after_mb'] - m['before_mb']:+.1f} MB over idle (target <= "
-                      f"{MEMORY_GROWTH_MAX_MB:.0f} MB: {ok(m['growth_ok'])}); peak "
-                      f"(VmHWM) {m['peak_mb']:.1f} MB")
-            if r["log_ab"] is not None:
-                print()
-                print(f"request log A/B: two fresh errata instances, [request_log] enabled = "
-                      f"true / false, the same config otherwise (each its own SQLite file and "
-                      f"key), {args.rounds} rounds alternating on/off; 'CPU + flush' counts "
-                      f"errata's CPU from the start of each wrk run until it has been idle "
-                      f"{DRAIN_IDLE} s after it (at most {DRAIN_MAX:.0f} s; 'after s')")
-                print()
-                print(log_ab_report(r["log_ab"]))
-        if args.json:
-            args.json.write_text(json.dumps({
-                "machine": facts, "build_seconds": build_secs,
-                "args": {k: str(v) for k, v in vars(args).items()},
-                "sets": [{"workers": r["workers"], "load_before": r["load_before"],
-                          "load_after": r["load_after"],
-                          "targets": {t.name: t.rows for t in r["targets"]},
-                          "many": [{"connections": c, "refused": n, **row}
-                                   for c, row, n in r["many"]],
-                          "memory": r["memory"],
-                          "log_ab": r["log_ab"]} for r in results],
-            }, indent=2))
+        print_results(args, results, build_secs, started, errata)
         return 0
     except BenchError as e:
         log(f"error: {e}")
         log(f"logs kept in {tmp}")
         args.keep_tmp = True
+        if results:
+            log(f"reporting the {len(results)} set(s) of worker counts that finished")
+            print_results(args, results, build_secs, started, errata, failed=str(e))
         return 1
     except KeyboardInterrupt:
         log("interrupted")
