@@ -12,19 +12,17 @@ pub(crate) fn offset(buf: &[u8], part: &[u8]) -> usize {
 }
 
 /// Refuses a head with a CR not followed by LF or an LF not preceded by CR (`httparse` takes a
-/// bare LF as a line end). One pass over the head's bytes.
+/// bare LF as a line end). One pass over the head's bytes, each pair of neighbours compared
+/// without branching, so that the compiler can run it on whole vectors.
 pub(crate) fn check_line_ends(head: &[u8]) -> Result<(), Refusal> {
-    for at in memchr::memchr2_iter(b'\r', b'\n', head) {
-        let paired = if head[at] == b'\r' {
-            head.get(at + 1) == Some(&b'\n')
-        } else {
-            at > 0 && head[at - 1] == b'\r'
-        };
-        if !paired {
-            return Err(Refusal::Malformed(
-                "a line of the head ends with a bare CR or LF; lines must end with CRLF",
-            ));
-        }
+    let unpaired = head
+        .iter()
+        .zip(head.iter().skip(1))
+        .fold(false, |bad, (&a, &b)| bad | ((a == b'\r') != (b == b'\n')));
+    if unpaired || head.first() == Some(&b'\n') || head.last() == Some(&b'\r') {
+        return Err(Refusal::Malformed(
+            "a line of the head ends with a bare CR or LF; lines must end with CRLF",
+        ));
     }
     Ok(())
 }

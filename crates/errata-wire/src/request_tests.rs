@@ -270,6 +270,8 @@ fn check_line_ends_sees_every_bare_byte() {
         b"a\rb\r\n",
         b"a\r\n\n",
         b"\r\r\n",
+        b"a\n\rb",
+        b"a\r\nb\n",
     ] {
         assert_eq!(check_line_ends(bad), Err(BARE), "{bad:?}");
     }

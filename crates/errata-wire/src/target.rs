@@ -10,37 +10,47 @@ pub(crate) fn is_valid(target: &str) -> bool {
     }
     // Path bytes until `?` or `#`, then query bytes until `#`; after `#` nothing is checked
     // (`http` drops the fragment). `target` is already UTF-8 (httparse checks it).
-    let mut in_query = false;
-    for &b in bytes {
-        match b {
-            b'#' => return true,
-            b'?' if !in_query => in_query = true,
-            _ if in_query => {
-                if !query_byte(b) {
-                    return false;
-                }
-            }
-            _ => {
-                if !path_byte(b) {
-                    return false;
-                }
-            }
-        }
+    let (path, rest) = match bytes.iter().position(|&b| b == b'?' || b == b'#') {
+        Some(i) => bytes.split_at(i),
+        None => (bytes, &b""[..]),
+    };
+    if !path.iter().all(|&b| PATH[usize::from(b)]) {
+        return false;
     }
-    true
+    let query = match rest.split_first() {
+        Some((b'?', query)) => query,
+        _ => return true,
+    };
+    let query = match query.iter().position(|&b| b == b'#') {
+        Some(i) => &query[..i],
+        None => query,
+    };
+    query.iter().all(|&b| QUERY[usize::from(b)])
 }
 
 /// `http`'s path bytes: what needs no percent-encoding in a path, `"`, `{`, `}`, and non-ASCII.
-fn path_byte(b: u8) -> bool {
-    matches!(b,
-        0x21 | 0x24..=0x3B | 0x3D | 0x40..=0x5F | 0x61..=0x7A | 0x7C | 0x7E
-        | b'"' | b'{' | b'}' | 0x80..=0xFF)
-}
+static PATH: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = matches!(i as u8,
+            0x21 | 0x24..=0x3B | 0x3D | 0x40..=0x5F | 0x61..=0x7A | 0x7C | 0x7E
+            | b'"' | b'{' | b'}' | 0x80..=0xFF);
+        i += 1;
+    }
+    t
+};
 
 /// `http`'s query bytes.
-fn query_byte(b: u8) -> bool {
-    matches!(b, 0x21 | 0x24..=0x3B | 0x3D | 0x3F..=0x7E | 0x80..=0xFF)
-}
+static QUERY: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = matches!(i as u8, 0x21 | 0x24..=0x3B | 0x3D | 0x3F..=0x7E | 0x80..=0xFF);
+        i += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {

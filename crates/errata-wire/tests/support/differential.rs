@@ -3,7 +3,7 @@
 //!
 //! The rules the comparison holds errata-wire to:
 //! - where both accept a message, its boundaries are the same;
-//! - errata-wire never accepts a message the reference refuses;
+//! - errata-wire never accepts a message the reference refuses, nor a head with a bare CR or LF;
 //! - errata-wire refuses a message the reference accepts (or is still waiting for) only with
 //!   one of its strict rules, and only when that message has the feature the rule is about
 //!   (checked here independently, e.g. both `Content-Length` and `Transfer-Encoding`).
@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use errata_wire::{
     MAX_CHUNK_LINE_BYTES, MAX_CONTENT_LENGTH, MAX_HEAD_BYTES, MAX_HEADERS, MAX_TRAILER_BYTES,
-    MAX_URI_LEN, Refusal, split_requests,
+    MAX_URI_LEN, Refusal, split_messages,
 };
 
 /// Why the reference stopped splitting.
@@ -168,12 +168,24 @@ pub fn chunked(body: &[u8]) -> Chunked<'_> {
 
 /// Checks errata-wire's split of `stream` against the reference's.
 pub fn check(stream: &[u8]) -> Result<(), String> {
-    let (ours, refusal) = split_requests(stream);
+    let (messages, refusal) = split_messages(stream);
+    let ours: Vec<Range<usize>> = messages.iter().map(|m| m.whole.clone()).collect();
     let theirs = reference(stream);
     let shown = || {
         let s: String = String::from_utf8_lossy(stream).chars().take(600).collect();
         format!("\nstream: {s:?}\nerrata-wire: {ours:?}, {refusal:?}\nreference: {theirs:?}")
     };
+    // Whatever httparse takes, an accepted head ends every line with CRLF.
+    if let Some(m) = messages
+        .iter()
+        .find(|m| has_bare_line_end(&stream[m.head.clone()]))
+    {
+        return Err(format!(
+            "errata-wire accepts a bare CR or LF in {:?}{}",
+            m.head,
+            shown()
+        ));
+    }
     let common = ours.len().min(theirs.messages.len());
     if ours[..common] != theirs.messages[..common] {
         return Err(format!("the boundaries differ{}", shown()));
