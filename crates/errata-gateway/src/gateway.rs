@@ -18,7 +18,7 @@ use crate::idempotency::Idempotency;
 use crate::lookup::HeaderLookup;
 use crate::metrics::Metrics;
 use crate::reply::Body;
-use crate::respond::raw_error;
+use crate::respond::{Prerendered, raw_error};
 use crate::upstream::Upstream;
 use errata_store::counters::{Clock, Counters, Window};
 use errata_store::db::KeyStore;
@@ -109,6 +109,8 @@ pub struct Gateway {
     pub recorder: Arc<Recorder>,
     /// The catalog's request-id header.
     pub request_id_header: HeaderName,
+    /// Refusals rendered once per kind, per worker (the relay's answers).
+    pub prerendered: Prerendered,
     /// One upstream client (and connection pool) per worker, made on the worker's runtime.
     upstreams: Vec<OnceLock<Upstream>>,
     errors_page: Bytes,
@@ -178,6 +180,7 @@ impl Gateway {
             clock,
             metrics,
             request_id_header,
+            prerendered: Prerendered::new(workers),
             upstreams,
             errors_page,
             route_names,

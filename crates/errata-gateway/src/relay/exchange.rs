@@ -93,10 +93,11 @@ where
         Ok(Decision::Forward(d)) => d,
         Ok(Decision::Decline) => return Next::Decline,
         Ok(Decision::Answer(res)) => {
+            let res = Early::Response(res);
             return answer_early(gw, worker, client, &head, trace, res, started, stop).await;
         }
         Err(err) => {
-            let res = respond::refusal(gw, err, &trace);
+            let res = Early::Error(err);
             return answer_early(gw, worker, client, &head, trace, res, started, stop).await;
         }
     };
@@ -133,18 +134,18 @@ where
     let (mut stream, mut ubuf, res_head) = match sent {
         Ok(Ok(x)) => x,
         Ok(Err(Failed { error, client_ok })) => {
-            let res = respond::refusal(gw, error, &trace);
             // The connection carries another request only when this one's body was read
             // whole: a bodiless request whose upstream failed leaves it as it was.
             let close = close_after || !client_ok || head.body != BodyKind::None;
-            return write::answer(gw, worker, client, trace, res, started, is_head, close).await;
+            return write::answer_error(gw, worker, client, trace, error, started, is_head, close)
+                .await;
         }
         Err(_) => {
             let err = ApiError::condition(Condition::UpstreamTimeout)
                 .arg("timeout", timeout.as_secs().max(1));
-            let res = respond::refusal(gw, err, &trace);
             // The request body may be partly sent: this connection cannot carry another.
-            return write::answer(gw, worker, client, trace, res, started, is_head, true).await;
+            return write::answer_error(gw, worker, client, trace, err, started, is_head, true)
+                .await;
         }
     };
 
@@ -265,7 +266,7 @@ async fn answer_early<IO>(
     client: &mut Client<IO>,
     head: &RequestHead,
     trace: Trace,
-    res: Response<Body>,
+    res: Early,
     started: Instant,
     stop: &watch::Receiver<bool>,
 ) -> Next
@@ -283,7 +284,20 @@ where
     };
     let close = !drained || !head.keep_alive || *stop.borrow();
     let is_head = trace.method == Method::HEAD;
-    write::answer(gw, worker, client, trace, res, started, is_head, close).await
+    match res {
+        Early::Response(res) => {
+            write::answer(gw, worker, client, trace, res, started, is_head, close).await
+        }
+        Early::Error(err) => {
+            write::answer_error(gw, worker, client, trace, err, started, is_head, close).await
+        }
+    }
+}
+
+/// An answer made before anything went upstream.
+enum Early {
+    Response(Response<Body>),
+    Error(ApiError),
 }
 
 /// Why an exchange with the upstream failed; `client_ok` is false when the client's side is

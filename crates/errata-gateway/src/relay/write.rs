@@ -303,7 +303,58 @@ where
     let res = log::finish(gw, worker, trace, res, started);
     let mut out = Vec::with_capacity(512);
     serialize(&mut out, res, is_head, close);
-    if client.io.write_all(&out).await.is_err() || client.io.flush().await.is_err() {
+    finish_write(client, &out, close).await
+}
+
+/// Writes the catalog's answer for `err` (with the request id and path of `trace`), after
+/// counting, logging and recording it: from the worker's prerendered kinds of error, rendered
+/// whole only the first time (or when it carries details).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn answer_error<IO>(
+    gw: &Gateway,
+    worker: usize,
+    client: &mut Client<IO>,
+    trace: Trace,
+    err: errata_core::ApiError,
+    started: std::time::Instant,
+    is_head: bool,
+    close: bool,
+) -> Next
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(t) = gw.prerendered.get(&gw.catalog, worker, &err, trace.format) else {
+        let res = crate::stage::respond::refusal(gw, err, &trace);
+        return answer(gw, worker, client, trace, res, started, is_head, close).await;
+    };
+    let mut out = Vec::with_capacity(512);
+    let (rid, path) = (trace.request_id.as_str(), trace.path.as_str());
+    t.write_head(&mut out, gw.request_id_header.as_str(), rid, path);
+    date(&mut out);
+    if close {
+        header(&mut out, b"connection", b"close");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !is_head {
+        t.write_body(&mut out, rid, path);
+    }
+    log::answered(
+        gw,
+        worker,
+        trace,
+        t.status,
+        Some(&t.code),
+        started.elapsed(),
+    );
+    finish_write(client, &out, close).await
+}
+
+/// Writes `out`; when `close`, ends the connection after it.
+async fn finish_write<IO>(client: &mut Client<IO>, out: &[u8], close: bool) -> Next
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    if client.io.write_all(out).await.is_err() || client.io.flush().await.is_err() {
         return Next::Close;
     }
     if close {
