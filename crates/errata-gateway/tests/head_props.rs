@@ -129,6 +129,13 @@ fn stricter_than_hyper(bytes: &[u8]) -> bool {
             "the Content-Length header is repeated" => cl.len() > 1,
             // A second Transfer-Encoding line: hyper reads the last one.
             "the Transfer-Encoding header is repeated" => te.len() > 1,
+            // An HTTP/1.0 CONNECT with an Upgrade header: hyper takes it as a plain request,
+            // RFC 9110 as a tunnel.
+            "an HTTP/1.0 CONNECT request has an Upgrade header" => {
+                req.method == Some("CONNECT")
+                    && req.version == Some(0)
+                    && !named("upgrade").is_empty()
+            }
             // A line ended by a bare LF: httparse, and so hyper, takes it as a line end.
             "a line of the head ends with a bare CR or LF; lines must end with CRLF" => bytes
                 [..len]

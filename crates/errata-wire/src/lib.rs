@@ -29,6 +29,8 @@
 //!   refused in both directions;
 //! - every line of a head ends with CRLF: a bare CR or LF, and obsolete line folding, are
 //!   refused;
+//! - an HTTP/1.0 `CONNECT` with an `Upgrade` header (a tunnel by RFC 9110, a plain request to
+//!   hyper) is refused;
 //! - chunk sizes are 1 to 16 hex digits, chunk lines end with CRLF, extensions and trailers are
 //!   bounded ([`MAX_CHUNK_LINE_BYTES`], [`MAX_TRAILER_BYTES`]).
 //!

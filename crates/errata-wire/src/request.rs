@@ -141,6 +141,14 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<RequestHead>, Refusal> {
         Framing::Chunked => BodyKind::Chunked,
     };
     let http11 = minor == 1;
+    let connect = method == "CONNECT";
+    if connect && !http11 && fields.upgrade {
+        // RFC 9110 ignores Upgrade in HTTP/1.0, so this is a tunnel; hyper lets the Upgrade
+        // header turn it back into a plain request. Read two ways: refused.
+        return Err(Refusal::Malformed(
+            "an HTTP/1.0 CONNECT request has an Upgrade header",
+        ));
+    }
     let (m, t) = (offset(buf, method.as_bytes()), offset(buf, path.as_bytes()));
     Ok(Some(RequestHead {
         len,
@@ -149,7 +157,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<RequestHead>, Refusal> {
         minor,
         keep_alive: fields.persistent(minor),
         expect_continue: http11 && fields.expect_continue,
-        upgrade: method == "CONNECT" || (http11 && fields.upgrade),
+        upgrade: connect || (http11 && fields.upgrade),
         headers: fields.headers,
         body,
     }))

@@ -407,4 +407,10 @@ fn upgrade_is_connect_or_an_upgrade_header_on_http_1_1() {
     assert!(!up("GET / HTTP/1.0\r\nUpgrade: websocket\r\n\r\n"));
     assert!(!up("GET / HTTP/1.1\r\nConnection: upgrade\r\n\r\n"));
     assert!(!up("connect h:443 HTTP/1.1\r\n\r\n"));
+    assert!(up("CONNECT h:443 HTTP/1.1\r\nUpgrade: x\r\n\r\n"));
+    // A tunnel by RFC 9110, a plain request to hyper.
+    assert_eq!(
+        refusal("CONNECT h:443 HTTP/1.0\r\nUpgrade: x\r\n\r\n"),
+        Refusal::Malformed("an HTTP/1.0 CONNECT request has an Upgrade header")
+    );
 }

@@ -165,6 +165,7 @@ const REQUESTS: &[Case] = &[
     flags(case("upgrade-websocket", &["GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", "\u{1}\u{5}hello", GET], 1, None), BodyKind::None, true, false, true),
     flags(case("upgrade-http10-ignored", &["GET /ws HTTP/1.0\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n\r\n", GET], 2, None), BodyKind::None, true, false, false),
     flags(case("connect", &["CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", "\u{16}\u{3}\u{1}", GET], 1, None), BodyKind::None, true, false, true),
+    case("connect-http10-with-upgrade", &["CONNECT a:443 HTTP/1.0\r\nUpgrade: x\r\n\r\n", "\u{16}\u{3}\u{1}", GET], 0, Some(Refusal::Malformed("an HTTP/1.0 CONNECT request has an Upgrade header"))),
     flags(case("upgrade-with-body", &["POST /h2c HTTP/1.1\r\nUpgrade: h2c\r\nContent-Length: 2\r\n\r\n{}", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"], 1, None), BodyKind::Length(2), true, false, true),
     // Pipelining: boundaries are exact.
     case("pipelined", &[GET, "POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", "PUT /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", ADMIN], 4, None),

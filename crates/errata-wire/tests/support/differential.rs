@@ -292,6 +292,10 @@ pub fn justified(refusal: Refusal, msg: &[u8]) -> Result<(), String> {
                 has_bare_line_end(head)
             }
             "the request target is not a valid URI" => http::Uri::try_from(target).is_err(),
+            // hyper lets the Upgrade header make it a plain request; RFC 9110, a tunnel.
+            "an HTTP/1.0 CONNECT request has an Upgrade header" => {
+                req.method == Some("CONNECT") && minor == 0 && !values("upgrade").is_empty()
+            }
             // Chunked bodies: where httparse is more lenient.
             "a chunk size is not a hexadecimal number" => lines
                 .iter()
