@@ -64,10 +64,12 @@ pub async fn serve<IO>(
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Each path boxed: the task then holds only the one it runs (hyper's connection state
+    // is several kilobytes, the relay's a fraction of that).
     if gateway.upstream(worker).is_some_and(|u| u.relayable()) {
-        crate::relay::serve(io, gateway, worker, peer, stop).await;
+        Box::pin(crate::relay::serve(io, gateway, worker, peer, stop)).await;
     } else {
-        serve_hyper(io, Vec::new(), gateway, worker, peer, stop).await;
+        Box::pin(serve_hyper(io, Vec::new(), gateway, worker, peer, stop)).await;
     }
 }
 

@@ -347,7 +347,7 @@ mod tests {
                 for (id, path) in [("req_abc123", "/v1/x"), ("req_zzz", "/v1/\"odd\"\\ü\u{7}")] {
                     // Twice: the first renders and keeps, the second reuses.
                     for _ in 0..2 {
-                        let t = pre.get(&catalog, 1, err, format).unwrap();
+                        let t = pre.get(catalog, 1, err, format).unwrap();
                         let want =
                             catalog.render(&err.clone().request_id(id).instance(path), format);
                         let (head, body) = from_template(&t, id, path);
@@ -378,12 +378,12 @@ mod tests {
             "is required",
             "required",
         )]);
-        assert!(pre.get(&catalog, 0, &detailed, Format::Envelope).is_none());
+        assert!(pre.get(catalog, 0, &detailed, Format::Envelope).is_none());
         for i in 0..(PRERENDERED_MAX * 2) {
             let err = ApiError::condition(Condition::RouteNotFound)
                 .arg("method", "GET")
                 .arg("path", format!("/p{i}"));
-            pre.get(&catalog, 0, &err, Format::Envelope).unwrap();
+            pre.get(catalog, 0, &err, Format::Envelope).unwrap();
         }
         assert!(pre.workers[0].lock().unwrap().len() <= PRERENDERED_MAX);
     }

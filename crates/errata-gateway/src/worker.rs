@@ -22,6 +22,22 @@ const REFUSAL_WRITE: Duration = Duration::from_secs(1);
 /// How long the 503 waits for the refused client's request head.
 const REFUSAL_HEAD_WAIT: Duration = Duration::from_millis(500);
 
+/// Called on a worker's thread after many of its connections have ended, so the process can
+/// give the memory they held back to the system (the allocator is the binary's choice): with
+/// `true` when the worker has no connection left, at most once a second.
+static IDLE_HOOK: std::sync::OnceLock<fn(bool)> = std::sync::OnceLock::new();
+
+/// How many ended connections make a worker call the idle hook with `false`.
+const IDLE_HOOK_EVERY: usize = 1024;
+
+/// The least time between two calls of the idle hook with `true` on one worker.
+const IDLE_HOOK_GAP: Duration = Duration::from_secs(1);
+
+/// Sets the idle hook (once per process; later calls are ignored).
+pub fn set_idle_hook(hook: fn(bool)) {
+    let _ = IDLE_HOOK.set(hook);
+}
+
 /// Binds `n` listening sockets on `addr` with `SO_REUSEPORT` (port 0: the first one's port).
 pub fn bind(addr: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
     let mut out = Vec::with_capacity(n);
@@ -101,8 +117,26 @@ async fn accept_loop(
     };
     let max = gw.config.max_connections;
     let mut conns = JoinSet::new();
+    let mut ended = 0usize;
+    let mut last_idle = std::time::Instant::now();
     loop {
         let (tcp, peer) = tokio::select! {
+            // A finished connection's task is joined at once: until then its memory (the
+            // whole connection future's size) stays allocated.
+            Some(_) = conns.join_next(), if !conns.is_empty() => {
+                ended += 1;
+                if let Some(hook) = IDLE_HOOK.get() {
+                    if conns.is_empty() && last_idle.elapsed() >= IDLE_HOOK_GAP {
+                        hook(true);
+                        last_idle = std::time::Instant::now();
+                        ended = 0;
+                    } else if ended >= IDLE_HOOK_EVERY {
+                        hook(false);
+                        ended = 0;
+                    }
+                }
+                continue;
+            }
             res = listener.accept() => match res {
                 Ok(c) => c,
                 Err(e) => {
@@ -114,7 +148,6 @@ async fn accept_loop(
             },
             _ = stop.wait_for(|s| *s) => break,
         };
-        while conns.try_join_next().is_some() {}
         let _ = tcp.set_nodelay(true);
         let guard = Open(Arc::clone(&open));
         if open.fetch_add(1, Ordering::Relaxed) >= max {

@@ -123,7 +123,7 @@ async fn heads_hyper_would_refuse_are_answered_in_the_envelope() {
         raw.body,
         invalid(
             "malformed_request",
-            "The request is not valid HTTP: the request head is not valid HTTP/1.1.",
+            "The request is not valid HTTP: a header name is not valid (a token, then a colon).",
             &id
         )
     );

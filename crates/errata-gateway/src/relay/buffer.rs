@@ -1,18 +1,18 @@
 //! The read buffer of one side of a relayed exchange: bytes read and not yet consumed are
-//! `buf[start..end]`. It grows only while a head is incomplete (up to the head limit) and is
-//! given back to its small size after a large head, so an idle connection holds little.
+//! `buf[start..]`. It starts small and grows only as a head or a body's piece needs; once all
+//! of it is consumed, a grown buffer is given back, so an idle connection holds little.
 
 use std::io;
 
+use bytes::BufMut;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// The buffer's size at rest.
-pub(crate) const SMALL: usize = 8 * 1024;
+/// The room a read asks for at least; the buffer's size at rest.
+pub(crate) const SMALL: usize = 2 * 1024;
 
 pub(crate) struct Buffer {
     buf: Vec<u8>,
     start: usize,
-    end: usize,
 }
 
 impl Buffer {
@@ -20,32 +20,30 @@ impl Buffer {
         Buffer {
             buf: Vec::new(),
             start: 0,
-            end: 0,
         }
     }
 
     /// The bytes not yet consumed.
     pub(crate) fn data(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        &self.buf[self.start..]
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.end - self.start
+        self.buf.len() - self.start
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.start == self.end
+        self.start == self.buf.len()
     }
 
     /// Marks `n` bytes consumed.
     pub(crate) fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.end);
-        if self.start == self.end {
+        self.start = (self.start + n).min(self.buf.len());
+        if self.start == self.buf.len() {
             self.start = 0;
-            self.end = 0;
-            if self.buf.len() > SMALL {
-                self.buf.truncate(SMALL);
-                self.buf.shrink_to(SMALL);
+            self.buf.clear();
+            if self.buf.capacity() > SMALL {
+                self.buf = Vec::new();
             }
         }
     }
@@ -64,22 +62,21 @@ impl Buffer {
         io: &mut R,
         max: usize,
     ) -> io::Result<usize> {
-        if self.start > 0 && (self.end == self.buf.len() || self.start >= SMALL) {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
         let held = self.len();
         if held >= max {
             return Ok(0);
         }
-        if self.end == self.buf.len() {
-            let want = (self.buf.len() * 2).clamp(SMALL, max.max(SMALL));
-            self.buf.resize(want.max(self.end + 1), 0);
+        if self.start > 0 && (self.buf.capacity() - self.buf.len() < SMALL || self.start >= SMALL) {
+            self.buf.drain(..self.start);
+            self.start = 0;
         }
-        let room = (self.buf.len() - self.end).min(max - held);
-        let n = io.read(&mut self.buf[self.end..self.end + room]).await?;
-        self.end += n;
-        Ok(n)
+        // Room for what is wanted, at least SMALL, at most double what is held.
+        let want = (max - held).min(held.max(SMALL));
+        if self.buf.capacity() - self.buf.len() < want {
+            self.buf.reserve(want);
+        }
+        let room = (self.buf.capacity() - self.buf.len()).min(max - held);
+        let mut limited = (&mut self.buf).limit(room);
+        io.read_buf(&mut limited).await
     }
 }

@@ -27,14 +27,15 @@ use crate::stage::respond::MAX_ERROR_BODY;
 use crate::stage::route::Routed;
 use crate::stage::{authenticate, authorize, body, limit, log, respond, route};
 
-/// The upstream connection a client connection holds between its requests.
+/// The upstream connection of a client connection's exchange. Once an exchange ends cleanly
+/// it goes to the worker's pool, so that idle client connections hold none.
 #[derive(Default)]
 pub(crate) struct Upstream {
     conn: Option<(TcpStream, Buffer)>,
 }
 
 impl Upstream {
-    /// Hands the connection to the worker's pool for another client connection.
+    /// Hands the connection to the worker's pool for the next exchange.
     pub(crate) fn give_back(&mut self, gw: &Gateway, worker: usize) {
         if let Some((stream, buf)) = self.conn.take()
             && buf.is_empty()
@@ -168,6 +169,7 @@ where
         let res = respond::upstream_error_read(gw, parts, bytes, &mut trace);
         if reusable && rh.keep_alive && ubuf.is_empty() {
             up.conn = Some((stream, ubuf));
+            up.give_back(gw, worker);
         }
         drop(decided.admitted);
         return write::answer(
@@ -204,6 +206,7 @@ where
         Ok(()) => {
             if rh.keep_alive && rh.body != BodyKind::UntilClose && ubuf.is_empty() {
                 up.conn = Some((stream, ubuf));
+                up.give_back(gw, worker);
             }
             if close_after {
                 let _ = client.io.shutdown().await;
@@ -368,16 +371,20 @@ enum Exchange {
     /// The upstream failed otherwise (reset mid-response, unreadable).
     Upstream(Condition),
     /// The client's body broke the exchange.
-    Client(ApiError),
+    Client(Box<ApiError>),
 }
 
 impl Exchange {
+    fn client(error: ApiError) -> Exchange {
+        Exchange::Client(Box::new(error))
+    }
+
     fn failed(self) -> Failed {
         match self {
             Exchange::ClosedEarly => Failed::upstream(Condition::UpstreamUnreachable),
             Exchange::Upstream(c) => Failed::upstream(c),
             Exchange::Client(error) => Failed {
-                error,
+                error: *error,
                 client_ok: false,
             },
         }
@@ -421,7 +428,7 @@ where
         }
         BodyKind::Chunked => send_chunked(stream, client, out, max_body).await?,
         BodyKind::UntilClose => {
-            return Err(Exchange::Client(
+            return Err(Exchange::client(
                 ApiError::condition(Condition::MalformedRequest)
                     .arg("reason", "the request body has no length"),
             ));
@@ -483,7 +490,7 @@ where
     while left > 0 {
         let max = usize::try_from(left).unwrap_or(usize::MAX).min(64 * 1024);
         match client.buf.fill(&mut client.io, max).await {
-            Ok(0) | Err(_) => return Err(Exchange::Client(body_cut())),
+            Ok(0) | Err(_) => return Err(Exchange::client(body_cut())),
             Ok(_) => {}
         }
         let take = (client.buf.len() as u64).min(left) as usize;
@@ -520,13 +527,13 @@ where
     loop {
         let (n, chunk) = decoder
             .decode(client.buf.data())
-            .map_err(|r| Exchange::Client(super::refusal_error(r)))?;
+            .map_err(|r| Exchange::client(super::refusal_error(r)))?;
         match chunk {
             Chunk::Data(range) => {
                 let data = &client.buf.data()[range];
                 total += data.len() as u64;
                 if total > max_body {
-                    return Err(Exchange::Client(
+                    return Err(Exchange::client(
                         ApiError::condition(Condition::BodyTooLarge).arg("limit", max_body),
                     ));
                 }
@@ -545,7 +552,7 @@ where
                     pending.clear();
                 }
                 match client.buf.fill(&mut client.io, 64 * 1024).await {
-                    Ok(0) | Err(_) => return Err(Exchange::Client(body_cut())),
+                    Ok(0) | Err(_) => return Err(Exchange::client(body_cut())),
                     Ok(_) => {}
                 }
             }

@@ -110,7 +110,11 @@ pub async fn serve<IO>(
             Next::Decline => {
                 up.give_back(&gw, worker);
                 let held = client.buf.take();
-                crate::conn::serve_hyper(client.io, held, gw, worker, peer, stop).await;
+                // Boxed: hyper's connection state is made only for connections it takes.
+                Box::pin(crate::conn::serve_hyper(
+                    client.io, held, gw, worker, peer, stop,
+                ))
+                .await;
                 return;
             }
         }

@@ -391,7 +391,7 @@ where
     use tokio::io::AsyncReadExt;
     let until = TokioInstant::now() + DRAIN;
     let _ = tokio::time::timeout_at(until, client.io.shutdown()).await;
-    let mut sink = [0u8; 4096];
+    let mut sink = vec![0u8; 4096];
     let _ = tokio::time::timeout_at(until, async {
         while let Ok(n) = client.io.read(&mut sink).await {
             if n == 0 {
