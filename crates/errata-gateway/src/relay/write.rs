@@ -21,7 +21,7 @@ use crate::lookup::visible;
 use crate::proxy::{IDENTITY_PREFIX, underscore_alias};
 use crate::reply::Body;
 use crate::stage::authenticate::Caller;
-use crate::stage::limit::{Admitted, limit_headers};
+use crate::stage::limit::{Admitted, LIMIT_HEADER_NAMES, write_limit_headers};
 use crate::stage::log;
 
 /// Whether `name` is `lit` (lowercase), ignoring case.
@@ -181,7 +181,7 @@ pub(crate) fn client_head(
 ) -> BodyKind {
     let _ = write!(out, "HTTP/1.1 {} {}\r\n", rh.status, reason(rh.status));
     let rid = gw.request_id_header.as_str();
-    let limits = limit_headers(admitted.rate, admitted.quota);
+    let limited = admitted.rate.is_some() || admitted.quota.is_some();
     let connection: Vec<&[u8]> = rh
         .headers
         .iter()
@@ -203,7 +203,7 @@ pub(crate) fn client_head(
         }
         let skip = hop_by_hop(name)
             || (rh.body != BodyKind::None && is(name, "content-length"))
-            || limits.iter().any(|(n, _)| is(name, n.as_str()))
+            || (limited && LIMIT_HEADER_NAMES.iter().any(|n| is(name, n)))
             || (!connection.is_empty() && listed_in_connection(&connection, name));
         if skip {
             continue;
@@ -211,9 +211,7 @@ pub(crate) fn client_head(
         has_date |= is(name, "date");
         header(out, name, value);
     }
-    for (n, v) in &limits {
-        header(out, n.as_str().as_bytes(), v.as_bytes());
-    }
+    write_limit_headers(out, admitted.rate, admitted.quota);
     if visible(trace.request_id.as_bytes()).is_some() {
         header(out, rid.as_bytes(), trace.request_id.as_bytes());
     }

@@ -110,6 +110,47 @@ async fn check(
     }
 }
 
+/// The names [`limit_headers`] sets.
+pub const LIMIT_HEADER_NAMES: [&str; 5] = [
+    "ratelimit-policy",
+    "ratelimit",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+];
+
+/// The same headers as [`limit_headers`], written as HTTP/1.1 header lines (for the relay,
+/// which writes heads as bytes).
+pub fn write_limit_headers(out: &mut Vec<u8>, rate: Option<Window>, quota: Option<Window>) {
+    use std::io::Write as _;
+    let named = [("rate", rate), ("quota", quota)];
+    let Some(main) = rate.or(quota) else {
+        return;
+    };
+    for (header, state) in [("ratelimit-policy", false), ("ratelimit", true)] {
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(b": ");
+        let mut first = true;
+        for (n, w) in named.iter().filter_map(|(n, w)| w.map(|w| (*n, w))) {
+            if !first {
+                out.extend_from_slice(b", ");
+            }
+            first = false;
+            let _ = if state {
+                write!(out, "\"{n}\";r={};t={}", w.remaining, w.reset)
+            } else {
+                write!(out, "\"{n}\";q={};w={}", w.limit, w.window)
+            };
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    let _ = write!(
+        out,
+        "x-ratelimit-limit: {}\r\nx-ratelimit-remaining: {}\r\nx-ratelimit-reset: {}\r\n",
+        main.limit, main.remaining, main.reset
+    );
+}
+
 /// The standard rate-limit headers: the IETF draft's `RateLimit-Policy` and `RateLimit`, and
 /// the common `X-RateLimit-*` (of the rate policy, else the quota).
 pub fn limit_headers(
@@ -145,4 +186,46 @@ pub fn limit_headers(
             HeaderValue::from(main.reset),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(limit: u64, remaining: u64, reset: u64, window: u64) -> Window {
+        Window {
+            limit,
+            remaining,
+            reset,
+            window,
+        }
+    }
+
+    #[test]
+    fn the_written_headers_are_the_header_map_s() {
+        let cases = [
+            (None, None),
+            (Some(w(600, 599, 1, 60)), None),
+            (None, Some(w(10000, 12, 86400, 2678400))),
+            (
+                Some(w(5, 0, 42, 60)),
+                Some(w(10000, 9999, 2161087, 2678400)),
+            ),
+        ];
+        for (rate, quota) in cases {
+            let mut want = Vec::new();
+            for (n, v) in limit_headers(rate, quota) {
+                want.extend_from_slice(n.as_str().as_bytes());
+                want.extend_from_slice(b": ");
+                want.extend_from_slice(v.as_bytes());
+                want.extend_from_slice(b"\r\n");
+            }
+            let mut got = Vec::new();
+            write_limit_headers(&mut got, rate, quota);
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
+    }
 }
