@@ -126,11 +126,22 @@ async fn every_record_is_found_by_its_id(store: Arc<dyn KeyStore>) {
         }
     }
     assert_eq!(r.dropped(), 0);
-    for rec in &records {
-        assert_eq!(
-            store.request(&rec.request_id).await.unwrap().as_ref(),
-            Some(rec)
-        );
+    // Looked up eight at a time.
+    let records = Arc::new(records);
+    let mut lookups = tokio::task::JoinSet::new();
+    for part in 0..8 {
+        let (store, records) = (Arc::clone(&store), Arc::clone(&records));
+        lookups.spawn(async move {
+            for rec in records.iter().skip(part).step_by(8) {
+                assert_eq!(
+                    store.request(&rec.request_id).await.unwrap().as_ref(),
+                    Some(rec)
+                );
+            }
+        });
+    }
+    while let Some(done) = lookups.join_next().await {
+        done.unwrap();
     }
     assert_eq!(store.request("req_nope").await.unwrap(), None);
     let keyed = records.iter().filter(|r| r.key_id.is_some()).count() as i64;
@@ -353,14 +364,14 @@ fn sqlite_url(name: &str) -> (std::path::PathBuf, String) {
     (dir, url)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_finds_every_record_by_id() {
     let (dir, url) = sqlite_url("ids");
     every_record_is_found_by_its_id(db::open(&url).await.unwrap()).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_finds_every_record_by_id() {
     let Some(pg) = services::postgres().await else {
         return;
@@ -581,5 +592,111 @@ async fn a_failed_write_is_retried_and_usage_stays_exact() {
     assert_eq!(usage().await, 500);
     stop_tx.send(true).unwrap();
     flush.await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn chunk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir.join("keys.db-requests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A SQLite file store keeps big chunks in files beside the database: retention removes them
+/// with their rows, a file no row names is removed once old, and a lost file costs its own
+/// records only.
+#[tokio::test]
+async fn sqlite_keeps_big_chunks_in_files() {
+    let (dir, url) = sqlite_url("files");
+    let store = db::open(&url).await.unwrap();
+    let mut rng = Rng(13);
+    let chunks: Vec<Vec<Record>> = (0..3)
+        .map(|c| {
+            (0..3000)
+                .map(|i| rec(c * 3000 + i, T0 + (c * 3000 + i) as i64, &mut rng))
+                .collect()
+        })
+        .collect();
+    for c in &chunks {
+        store.write_log(c, &[]).await.unwrap();
+    }
+    // A small one stays in its row.
+    store.write_log(&chunks[0][..3], &[]).await.unwrap();
+    assert_eq!(chunk_files(&dir).len(), 3);
+    assert_eq!(chunk_rows(&url).await, 4);
+    for r in [&chunks[0][0], &chunks[1][1500], &chunks[2][2999]] {
+        assert_eq!(
+            store.request(&r.request_id).await.unwrap().as_ref(),
+            Some(r)
+        );
+    }
+
+    // An orphan (a writer died between its file and its row): removed once old, not before.
+    let files_dir = dir.join("keys.db-requests");
+    let old = files_dir.join(format!("{:032x}.chunk", 1));
+    let fresh = files_dir.join(format!("{:032x}.chunk", 2));
+    std::fs::write(&old, b"x").unwrap();
+    std::fs::write(&fresh, b"x").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    let keep_all = Retention {
+        before_ms: 0,
+        max_rows: 1_000_000,
+        usage_before: [(Step::Minute, 0), (Step::Hour, 0), (Step::Day, 0)],
+    };
+    assert_eq!(store.prune_log(&keep_all).await.unwrap(), 0);
+    assert!(!old.exists() && fresh.exists());
+    std::fs::remove_file(&fresh).unwrap();
+
+    // Retention: the first chunk whole (its file goes), half the second (rewritten).
+    let gone = store
+        .prune_log(&Retention {
+            before_ms: T0 + 4500,
+            ..keep_all
+        })
+        .await
+        .unwrap();
+    assert_eq!(gone, 3000 + 3 + 1500);
+    assert_eq!(chunk_files(&dir).len(), 2);
+    assert_eq!(store.request(&chunks[0][5].request_id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .request(&chunks[1][1500].request_id)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&chunks[1][1500])
+    );
+
+    // A lost file (the third chunk's, the only one of 3,000 records): its records are gone,
+    // the rest still answer.
+    let third = chunk_files(&dir)
+        .into_iter()
+        .find(|f| std::fs::metadata(f).unwrap().len() > 100_000)
+        .unwrap();
+    std::fs::remove_file(third).unwrap();
+    let all = store
+        .requests(&RequestQuery {
+            limit: 10_000,
+            ..RequestQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1500);
+    assert_eq!(store.request(&chunks[2][0].request_id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .request(&chunks[1][2000].request_id)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&chunks[1][2000])
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

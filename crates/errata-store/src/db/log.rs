@@ -276,7 +276,7 @@ pub(crate) fn add_matching(
         let worst = (found.len() >= limit)
             .then(|| found.last().map(key))
             .flatten();
-        for raw in Raws::new(data) {
+        for raw in Raws::new(data)? {
             let raw = raw?;
             if wanted.matches(&raw)
                 && worst.is_none_or(|w| newest_first((raw.time_ms, raw.request_id), w).is_lt())
@@ -295,6 +295,20 @@ pub(crate) fn add_matching(
     Ok(())
 }
 
+/// What reading a chunk's records found.
+pub(crate) enum ChunkRead {
+    Records {
+        names: Vec<u8>,
+        data: Vec<u8>,
+        /// Read from a file: a file that does not decode is a lost chunk, not an error.
+        spilled: bool,
+    },
+    /// No such chunk (any more).
+    Gone,
+    /// The chunk's row names a file that is missing or unreadable: its records are lost.
+    Lost,
+}
+
 /// Whether a listing can stop before a chunk whose newest record is at `max_time_ms`.
 pub(crate) fn listing_done(f: &RequestQuery, found: &[Record], max_time_ms: i64) -> bool {
     found.len() >= f.limit as usize && found.last().is_none_or(|w| max_time_ms < w.time_ms)
@@ -308,10 +322,9 @@ pub(crate) fn find_newest(
     best: &mut Option<Record>,
 ) -> Result<(), StoreError> {
     let names = Names::decode(names)?;
-    for raw in Raws::new(data) {
+    for raw in Raws::new(data)?.with_id(id.as_bytes()) {
         let raw = raw?;
-        if raw.request_id == id.as_bytes() && best.as_ref().is_none_or(|b| raw.time_ms > b.time_ms)
-        {
+        if best.as_ref().is_none_or(|b| raw.time_ms > b.time_ms) {
             *best = Some(raw.record(&names)?);
         }
     }
@@ -319,20 +332,24 @@ pub(crate) fn find_newest(
 }
 
 /// The log operations, written once for both databases. `$take_legacy`: the statement that
-/// deletes and returns up to [`CHUNK_ROWS`] rows of the old `request_log`.
+/// deletes and returns up to [`CHUNK_ROWS`] rows of the old `request_log`. `spill`: where big
+/// chunks' records go instead of the row (a SQLite file store's [`Spill`]); none for PostgreSQL.
 ///
 /// Reads take no snapshot: a chunk that retention or a merge rewrote between the listing of
 /// chunks and the reading of its records is noticed (it is gone) and the read starts again.
 macro_rules! log_ops {
     ($db:ty, $pool:ty, $take_legacy:expr) => {
+        use std::collections::HashSet;
+
         use sqlx::{QueryBuilder, Transaction};
 
         use crate::db::StoreError;
         use crate::db::log::{
-            CHUNK_ROWS, MERGE_CHUNKS, MERGED_ROWS, MERGES, READ_ATTEMPTS, RecordRow, RequestQuery, Retention,
-            SMALL_CHUNK, UsageQuery, UsageRow, add_matching, could_match, find_newest,
-            listing_done, usage_rows,
+            CHUNK_ROWS, ChunkRead, MERGE_CHUNKS, MERGED_ROWS, MERGES, READ_ATTEMPTS, RecordRow,
+            RequestQuery, Retention, SMALL_CHUNK, UsageQuery, UsageRow, add_matching,
+            could_match, find_newest, listing_done, usage_rows,
         };
+        use crate::db::spill::{SPILL_BYTES, Spill};
         use crate::reqlog::chunk::{decode_all, id_hash, may_hold_hash};
         use crate::reqlog::{Chunk, Record, UsageKey};
 
@@ -342,10 +359,28 @@ macro_rules! log_ops {
             i64::try_from(n).unwrap_or(i64::MAX)
         }
 
-        async fn insert_chunk(tx: &mut Tx, c: &Chunk) -> Result<(), StoreError> {
+        /// Inserts a chunk; a big one's records go to a file first (its name added to
+        /// `written`) when the store spills.
+        async fn insert_chunk(
+            tx: &mut Tx,
+            spill: Option<&Spill>,
+            c: &Chunk,
+            written: &mut Vec<String>,
+        ) -> Result<(), StoreError> {
+            let mut file = None;
+            if let Some(s) = spill.filter(|_| c.data.len() >= SPILL_BYTES) {
+                match s.write(&c.data) {
+                    Ok(name) => {
+                        written.push(name.clone());
+                        file = Some(name);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "request log chunk kept in the database"),
+                }
+            }
+            let data: &[u8] = if file.is_some() { &[] } else { &c.data };
             let mut q = QueryBuilder::<$db>::new(
                 "INSERT INTO request_log_chunks (min_time_ms, max_time_ms, record_count, names, \
-                 ids, data) ",
+                 ids, data, file) ",
             );
             q.push_values([c], |mut b, c| {
                 b.push_bind(c.min_time_ms)
@@ -353,57 +388,172 @@ macro_rules! log_ops {
                     .push_bind(count(c.rows))
                     .push_bind(c.names.as_slice())
                     .push_bind(c.ids.as_slice())
-                    .push_bind(c.data.as_slice());
+                    .push_bind(data)
+                    .push_bind(file.as_deref());
             });
             q.build().execute(&mut **tx).await?;
             Ok(())
         }
 
-        /// A chunk's names and records; `None` when it is gone.
-        async fn chunk_data<'c, E>(conn: E, id: i64) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError>
-        where
-            E: sqlx::Executor<'c, Database = $db>,
-        {
-            let mut q =
-                QueryBuilder::<$db>::new("SELECT names, data FROM request_log_chunks WHERE id = ");
+        /// A chunk's names and records.
+        async fn chunk_data(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            spill: Option<&Spill>,
+            id: i64,
+        ) -> Result<ChunkRead, StoreError> {
+            let mut q = QueryBuilder::<$db>::new(
+                "SELECT names, data, file FROM request_log_chunks WHERE id = ",
+            );
             q.push_bind(id);
-            Ok(q.build_query_as::<(Vec<u8>, Vec<u8>)>()
-                .fetch_optional(conn)
-                .await?)
+            let row = q
+                .build_query_as::<(Vec<u8>, Vec<u8>, Option<String>)>()
+                .fetch_optional(&mut *conn)
+                .await?;
+            let Some((names, data, file)) = row else {
+                return Ok(ChunkRead::Gone);
+            };
+            let Some(file) = file else {
+                return Ok(ChunkRead::Records { names, data, spilled: false });
+            };
+            let Some(spill) = spill else {
+                return Ok(ChunkRead::Lost);
+            };
+            match spill.read(&file).await {
+                Ok(Some(data)) => Ok(ChunkRead::Records { names, data, spilled: true }),
+                // Removed with its row since the row was read, or lost.
+                Ok(None) => {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "SELECT id FROM request_log_chunks WHERE id = ",
+                    );
+                    q.push_bind(id);
+                    let still = q.build_query_as::<(i64,)>().fetch_optional(&mut *conn).await?;
+                    Ok(if still.is_some() { ChunkRead::Lost } else { ChunkRead::Gone })
+                }
+                Err(e) => {
+                    tracing::warn!(file, error = %e, "could not read a request log chunk");
+                    Ok(ChunkRead::Lost)
+                }
+            }
         }
 
-        /// Deletes a chunk; false when it is gone already (another instance's retention).
-        async fn delete_chunk(tx: &mut Tx, id: i64) -> Result<bool, StoreError> {
+        /// Every record of a chunk, or none when they are lost.
+        async fn chunk_records(
+            tx: &mut Tx,
+            spill: Option<&Spill>,
+            id: i64,
+        ) -> Result<Option<Vec<Record>>, StoreError> {
+            match chunk_data(&mut **tx, spill, id).await? {
+                ChunkRead::Records { names, data, spilled } => match decode_all(&names, &data) {
+                    Ok(records) => Ok(Some(records)),
+                    Err(_) if spilled => Ok(Some(Vec::new())),
+                    Err(e) => Err(e),
+                },
+                ChunkRead::Lost => Ok(Some(Vec::new())),
+                ChunkRead::Gone => Ok(None),
+            }
+        }
+
+        /// Deletes a chunk (its file, if any, added to `doomed`); false when it is gone
+        /// already (another instance's retention).
+        async fn delete_chunk(
+            tx: &mut Tx,
+            id: i64,
+            doomed: &mut Vec<String>,
+        ) -> Result<bool, StoreError> {
             let mut q = QueryBuilder::<$db>::new("DELETE FROM request_log_chunks WHERE id = ");
             q.push_bind(id);
-            Ok(q.build().execute(&mut **tx).await?.rows_affected() == 1)
+            q.push(" RETURNING file");
+            let Some((file,)) = q
+                .build_query_as::<(Option<String>,)>()
+                .fetch_optional(&mut **tx)
+                .await?
+            else {
+                return Ok(false);
+            };
+            doomed.extend(file);
+            Ok(true)
+        }
+
+        /// What a retention or merge transaction changes beside the rows.
+        #[derive(Default)]
+        struct Files {
+            /// Files of deleted rows: removed once the transaction commits.
+            doomed: Vec<String>,
+            /// Files of inserted rows: removed if it does not.
+            written: Vec<String>,
+        }
+
+        impl Files {
+            fn settle(self, spill: Option<&Spill>, committed: bool) {
+                if let Some(s) = spill {
+                    s.remove(if committed { &self.doomed } else { &self.written });
+                }
+            }
         }
 
         /// Replaces a chunk by one of `records` (none: no chunk); false when it is gone already.
-        async fn replace_chunk(tx: &mut Tx, id: i64, records: &[Record]) -> Result<bool, StoreError> {
-            if !delete_chunk(tx, id).await? {
+        async fn replace_chunk(
+            tx: &mut Tx,
+            spill: Option<&Spill>,
+            id: i64,
+            records: &[Record],
+            files: &mut Files,
+        ) -> Result<bool, StoreError> {
+            if !delete_chunk(tx, id, &mut files.doomed).await? {
                 return Ok(false);
             }
             if !records.is_empty() {
-                insert_chunk(tx, &Chunk::from_records(records)).await?;
+                insert_chunk(tx, spill, &Chunk::from_records(records), &mut files.written)
+                    .await?;
             }
             Ok(true)
         }
 
+        /// Commits `tx`, then removes the files it let go (or, failing, the files it wrote).
+        async fn commit(tx: Tx, spill: Option<&Spill>, files: Files) -> Result<(), StoreError> {
+            match tx.commit().await {
+                Ok(()) => {
+                    files.settle(spill, true);
+                    Ok(())
+                }
+                Err(e) => {
+                    files.settle(spill, false);
+                    Err(e.into())
+                }
+            }
+        }
+
         pub(crate) async fn write_chunks(
             pool: &$pool,
+            spill: Option<&Spill>,
             chunks: &[Chunk],
             counts: &[(UsageKey, u64)],
         ) -> Result<(), StoreError> {
+            let mut files = Files::default();
+            let res = write_in(pool, spill, chunks, counts, &mut files).await;
+            if res.is_err() {
+                files.settle(spill, false);
+            }
+            res
+        }
+
+        async fn write_in(
+            pool: &$pool,
+            spill: Option<&Spill>,
+            chunks: &[Chunk],
+            counts: &[(UsageKey, u64)],
+            files: &mut Files,
+        ) -> Result<(), StoreError> {
             let mut tx = pool.begin().await?;
             for c in chunks.iter().filter(|c| c.rows > 0) {
-                insert_chunk(&mut tx, c).await?;
+                insert_chunk(&mut tx, spill, c, &mut files.written).await?;
             }
             let rows = usage_rows(counts);
             // A statement binds at most a few thousand values in either database.
             for chunk in rows.chunks(500) {
                 let mut q = QueryBuilder::<$db>::new(
-                    "INSERT INTO usage_counts (step, bucket, key_id, tenant, route, status, code, count) ",
+                    "INSERT INTO usage_counts (step, bucket, key_id, tenant, route, status, code, \
+                     count) ",
                 );
                 q.push_values(chunk, |mut b, (step, bucket, k, n)| {
                     b.push_bind(step.as_str())
@@ -427,15 +577,22 @@ macro_rules! log_ops {
 
         pub(crate) async fn write(
             pool: &$pool,
+            spill: Option<&Spill>,
             records: &[Record],
             counts: &[(UsageKey, u64)],
         ) -> Result<(), StoreError> {
             let chunks: Vec<Chunk> = records.chunks(CHUNK_ROWS).map(Chunk::from_records).collect();
-            write_chunks(pool, &chunks, counts).await
+            write_chunks(pool, spill, &chunks, counts).await
         }
 
-        pub(crate) async fn get(pool: &$pool, id: &str) -> Result<Option<Record>, StoreError> {
+        pub(crate) async fn get(
+            pool: &$pool,
+            spill: Option<&Spill>,
+            id: &str,
+        ) -> Result<Option<Record>, StoreError> {
             let h = id_hash(id.as_bytes());
+            // One connection for every statement (one health check).
+            let mut conn = pool.acquire().await?;
             let mut attempt = 0;
             'read: loop {
                 attempt += 1;
@@ -443,7 +600,7 @@ macro_rules! log_ops {
                     "SELECT id, max_time_ms, ids FROM request_log_chunks \
                      ORDER BY max_time_ms DESC, id DESC",
                 )
-                .fetch_all(pool)
+                .fetch_all(&mut *conn)
                 .await?;
                 let mut best = None;
                 for (chunk, max_time_ms, ids) in filters {
@@ -453,11 +610,16 @@ macro_rules! log_ops {
                     if !may_hold_hash(&ids, h) {
                         continue;
                     }
-                    match chunk_data(pool, chunk).await? {
-                        Some((names, data)) => find_newest(id, &names, &data, &mut best)?,
+                    match chunk_data(&mut conn, spill, chunk).await? {
+                        ChunkRead::Records { names, data, spilled } => {
+                            let found = find_newest(id, &names, &data, &mut best);
+                            if found.is_err() && !spilled {
+                                found?;
+                            }
+                        }
                         // Rewritten since (retention, a merge): read again.
-                        None if attempt < READ_ATTEMPTS => continue 'read,
-                        None => {}
+                        ChunkRead::Gone if attempt < READ_ATTEMPTS => continue 'read,
+                        ChunkRead::Gone | ChunkRead::Lost => {}
                     }
                 }
                 return Ok(best);
@@ -466,8 +628,10 @@ macro_rules! log_ops {
 
         pub(crate) async fn list(
             pool: &$pool,
+            spill: Option<&Spill>,
             f: &RequestQuery,
         ) -> Result<Vec<Record>, StoreError> {
+            let mut conn = pool.acquire().await?;
             let mut attempt = 0;
             'read: loop {
                 attempt += 1;
@@ -486,7 +650,7 @@ macro_rules! log_ops {
                 q.push(" ORDER BY max_time_ms DESC, id DESC");
                 let chunks = q
                     .build_query_as::<(i64, i64, Vec<u8>)>()
-                    .fetch_all(pool)
+                    .fetch_all(&mut *conn)
                     .await?;
                 let mut found = Vec::new();
                 for (chunk, max_time_ms, names) in chunks {
@@ -497,10 +661,15 @@ macro_rules! log_ops {
                     if !could_match(f, &names)? {
                         continue;
                     }
-                    match chunk_data(pool, chunk).await? {
-                        Some((names, data)) => add_matching(f, &names, &data, &mut found)?,
-                        None if attempt < READ_ATTEMPTS => continue 'read,
-                        None => {}
+                    match chunk_data(&mut conn, spill, chunk).await? {
+                        ChunkRead::Records { names, data, spilled } => {
+                            let added = add_matching(f, &names, &data, &mut found);
+                            if added.is_err() && !spilled {
+                                added?;
+                            }
+                        }
+                        ChunkRead::Gone if attempt < READ_ATTEMPTS => continue 'read,
+                        ChunkRead::Gone | ChunkRead::Lost => {}
                     }
                 }
                 return Ok(found);
@@ -551,31 +720,67 @@ macro_rules! log_ops {
             Ok(q.build().execute(pool).await?.rows_affected() > 0)
         }
 
-        pub(crate) async fn prune(pool: &$pool, r: &Retention) -> Result<u64, StoreError> {
-            let mut gone = 0i64;
+        pub(crate) async fn prune(
+            pool: &$pool,
+            spill: Option<&Spill>,
+            r: &Retention,
+        ) -> Result<u64, StoreError> {
+            let mut files = Files::default();
             let mut tx = pool.begin().await?;
+            let gone = match prune_in(&mut tx, spill, r, &mut files).await {
+                Ok(gone) => gone,
+                Err(e) => {
+                    files.settle(spill, false);
+                    return Err(e);
+                }
+            };
+            commit(tx, spill, files).await?;
+            merge_small(pool, spill).await?;
+            if let Some(s) = spill {
+                let named: Vec<(String,)> = sqlx::query_as(
+                    "SELECT file FROM request_log_chunks WHERE file IS NOT NULL",
+                )
+                .fetch_all(pool)
+                .await?;
+                s.sweep(&named.into_iter().map(|(f,)| f).collect::<HashSet<String>>());
+            }
+            Ok(u64::try_from(gone).unwrap_or(0))
+        }
+
+        async fn prune_in(
+            tx: &mut Tx,
+            spill: Option<&Spill>,
+            r: &Retention,
+            files: &mut Files,
+        ) -> Result<i64, StoreError> {
+            let mut gone = 0i64;
             // Chunks all too old go whole.
             let mut q = QueryBuilder::<$db>::new(
                 "DELETE FROM request_log_chunks WHERE max_time_ms < ",
             );
             q.push_bind(r.before_ms);
-            q.push(" RETURNING record_count");
-            let deleted = q.build_query_as::<(i64,)>().fetch_all(&mut *tx).await?;
-            gone += deleted.iter().map(|(n,)| n).sum::<i64>();
+            q.push(" RETURNING record_count, file");
+            let deleted = q
+                .build_query_as::<(i64, Option<String>)>()
+                .fetch_all(&mut **tx)
+                .await?;
+            for (n, file) in deleted {
+                gone += n;
+                files.doomed.extend(file);
+            }
             // Chunks partly too old are written again without the old records.
             let mut q = QueryBuilder::<$db>::new(
-                "SELECT id, names, data FROM request_log_chunks WHERE min_time_ms < ",
+                "SELECT id FROM request_log_chunks WHERE min_time_ms < ",
             );
             q.push_bind(r.before_ms);
-            let cut = q
-                .build_query_as::<(i64, Vec<u8>, Vec<u8>)>()
-                .fetch_all(&mut *tx)
-                .await?;
-            for (chunk, names, data) in cut {
-                let mut records = decode_all(&names, &data)?;
+            let cut = q.build_query_as::<(i64,)>().fetch_all(&mut **tx).await?;
+            for (chunk,) in cut {
+                let Some(mut records) = chunk_records(tx, spill, chunk).await? else {
+                    continue;
+                };
                 let had = records.len();
                 records.retain(|rec| rec.time_ms >= r.before_ms);
-                if replace_chunk(&mut tx, chunk, &records).await? {
+                if replace_chunk(tx, spill, chunk, &records, files).await? {
                     gone += count(had - records.len());
                 }
             }
@@ -583,35 +788,36 @@ macro_rules! log_ops {
             let (total,): (i64,) = sqlx::query_as(
                 "SELECT CAST(COALESCE(SUM(record_count), 0) AS BIGINT) FROM request_log_chunks",
             )
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
             let mut excess = total.saturating_sub(i64::try_from(r.max_rows).unwrap_or(i64::MAX));
             if excess > 0 {
                 let oldest: Vec<(i64, i64)> = sqlx::query_as(
                     "SELECT id, record_count FROM request_log_chunks ORDER BY max_time_ms, id",
                 )
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut **tx)
                 .await?;
                 for (chunk, n) in oldest {
                     if excess <= 0 {
                         break;
                     }
                     if n <= excess {
-                        if !delete_chunk(&mut tx, chunk).await? {
+                        if !delete_chunk(tx, chunk, &mut files.doomed).await? {
                             break;
                         }
                         excess -= n;
                         gone += n;
                         continue;
                     }
-                    let Some((names, data)) = chunk_data(&mut *tx, chunk).await? else {
+                    let Some(mut records) = chunk_records(tx, spill, chunk).await? else {
                         break;
                     };
-                    let mut records = decode_all(&names, &data)?;
                     records.sort_by_key(|rec| rec.time_ms);
-                    let drop = usize::try_from(excess).unwrap_or(records.len()).min(records.len());
+                    let drop = usize::try_from(excess)
+                        .unwrap_or(records.len())
+                        .min(records.len());
                     records.drain(..drop);
-                    if !replace_chunk(&mut tx, chunk, &records).await? {
+                    if !replace_chunk(tx, spill, chunk, &records, files).await? {
                         break;
                     }
                     gone += count(drop);
@@ -622,16 +828,14 @@ macro_rules! log_ops {
                 let mut q = QueryBuilder::<$db>::new("DELETE FROM usage_counts WHERE step = ");
                 q.push_bind(step.as_str());
                 q.push(" AND bucket < ").push_bind(before);
-                q.build().execute(&mut *tx).await?;
+                q.build().execute(&mut **tx).await?;
             }
-            tx.commit().await?;
-            merge_small(pool).await?;
-            Ok(u64::try_from(gone).unwrap_or(0))
+            Ok(gone)
         }
 
         /// Merges small chunks (a quiet gateway writes one per flush) into fewer, bigger ones, so
         /// that a lookup reads few filters.
-        async fn merge_small(pool: &$pool) -> Result<(), StoreError> {
+        async fn merge_small(pool: &$pool, spill: Option<&Spill>) -> Result<(), StoreError> {
             let mut q = QueryBuilder::<$db>::new(
                 "SELECT id, record_count FROM request_log_chunks WHERE record_count < ",
             );
@@ -654,33 +858,54 @@ macro_rules! log_ops {
                 }
             }
             for group in groups.into_iter().filter(|g| g.len() > 1) {
+                let mut files = Files::default();
                 let mut tx = pool.begin().await?;
-                let mut records = Vec::new();
-                let mut whole = true;
-                for &chunk in &group {
-                    match chunk_data(&mut *tx, chunk).await? {
-                        Some((names, data)) => records.extend(decode_all(&names, &data)?),
-                        None => whole = false,
+                match merge_in(&mut tx, spill, &group, &mut files).await {
+                    Ok(true) => commit(tx, spill, files).await?,
+                    // Another instance merged some of them first: leave them to it.
+                    Ok(false) => {
+                        files.settle(spill, false);
+                        tx.rollback().await?;
                     }
-                    whole = whole && delete_chunk(&mut tx, chunk).await?;
-                    if !whole {
-                        break;
+                    Err(e) => {
+                        files.settle(spill, false);
+                        return Err(e);
                     }
                 }
-                // Another instance merged some of them first: leave them to it.
-                if !whole {
-                    tx.rollback().await?;
-                    continue;
-                }
-                records.sort_by_key(|rec: &Record| rec.time_ms);
-                insert_chunk(&mut tx, &Chunk::from_records(&records)).await?;
-                tx.commit().await?;
             }
             Ok(())
         }
 
+        /// Replaces the chunks of `group` by one; false when some are gone.
+        async fn merge_in(
+            tx: &mut Tx,
+            spill: Option<&Spill>,
+            group: &[i64],
+            files: &mut Files,
+        ) -> Result<bool, StoreError> {
+            let mut records = Vec::new();
+            for &chunk in group {
+                let Some(r) = chunk_records(tx, spill, chunk).await? else {
+                    return Ok(false);
+                };
+                records.extend(r);
+                if !delete_chunk(tx, chunk, &mut files.doomed).await? {
+                    return Ok(false);
+                }
+            }
+            if !records.is_empty() {
+                records.sort_by_key(|rec: &Record| rec.time_ms);
+                insert_chunk(tx, spill, &Chunk::from_records(&records), &mut files.written)
+                    .await?;
+            }
+            Ok(true)
+        }
+
         /// Moves the rows of the table chunks replaced into chunks (once, after an upgrade).
-        pub(crate) async fn adopt_old_rows(pool: &$pool) -> Result<u64, StoreError> {
+        pub(crate) async fn adopt_old_rows(
+            pool: &$pool,
+            spill: Option<&Spill>,
+        ) -> Result<u64, StoreError> {
             let any: Option<(i64,)> =
                 sqlx::query_as("SELECT CAST(1 AS BIGINT) FROM request_log LIMIT 1")
                     .fetch_optional(pool)
@@ -690,16 +915,22 @@ macro_rules! log_ops {
             }
             let mut moved = 0;
             loop {
+                let mut files = Files::default();
                 let mut tx = pool.begin().await?;
-                let rows: Vec<RecordRow> = sqlx::query_as($take_legacy).fetch_all(&mut *tx).await?;
+                let rows: Vec<RecordRow> =
+                    sqlx::query_as($take_legacy).fetch_all(&mut *tx).await?;
                 if rows.is_empty() {
                     tx.commit().await?;
                     return Ok(moved);
                 }
                 let mut records: Vec<Record> = rows.into_iter().map(Record::from).collect();
                 records.sort_by_key(|rec| rec.time_ms);
-                insert_chunk(&mut tx, &Chunk::from_records(&records)).await?;
-                tx.commit().await?;
+                let chunk = Chunk::from_records(&records);
+                if let Err(e) = insert_chunk(&mut tx, spill, &chunk, &mut files.written).await {
+                    files.settle(spill, false);
+                    return Err(e);
+                }
+                commit(tx, spill, files).await?;
                 moved += records.len() as u64;
             }
         }

@@ -6,6 +6,7 @@
 pub mod log;
 mod postgres;
 mod row;
+mod spill;
 mod sqlite;
 
 use std::sync::Arc;

@@ -40,7 +40,7 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError(format!("migrations: {e}")))?;
-        let moved = ops::adopt_old_rows(&pool).await?;
+        let moved = ops::adopt_old_rows(&pool, None).await?;
         if moved > 0 {
             tracing::info!(records = moved, "request log rows moved into chunks");
         }
@@ -171,7 +171,7 @@ impl KeyStore for PgStore {
         records: &[crate::reqlog::Record],
         counts: &[(crate::reqlog::UsageKey, u64)],
     ) -> Result<(), StoreError> {
-        ops::write(&self.pool, records, counts).await
+        ops::write(&self.pool, None, records, counts).await
     }
 
     async fn write_chunks(
@@ -179,18 +179,18 @@ impl KeyStore for PgStore {
         chunks: &[crate::reqlog::Chunk],
         counts: &[(crate::reqlog::UsageKey, u64)],
     ) -> Result<(), StoreError> {
-        ops::write_chunks(&self.pool, chunks, counts).await
+        ops::write_chunks(&self.pool, None, chunks, counts).await
     }
 
     async fn request(&self, id: &str) -> Result<Option<crate::reqlog::Record>, StoreError> {
-        ops::get(&self.pool, id).await
+        ops::get(&self.pool, None, id).await
     }
 
     async fn requests(
         &self,
         q: &super::RequestQuery,
     ) -> Result<Vec<crate::reqlog::Record>, StoreError> {
-        ops::list(&self.pool, q).await
+        ops::list(&self.pool, None, q).await
     }
 
     async fn usage(&self, q: &super::UsageQuery) -> Result<Vec<super::UsageRow>, StoreError> {
@@ -198,7 +198,7 @@ impl KeyStore for PgStore {
     }
 
     async fn prune_log(&self, r: &super::Retention) -> Result<u64, StoreError> {
-        ops::prune(&self.pool, r).await
+        ops::prune(&self.pool, None, r).await
     }
 
     async fn change_marker(&self) -> Result<i64, StoreError> {

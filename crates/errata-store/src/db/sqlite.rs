@@ -11,12 +11,15 @@ use sqlx::sqlite::{
 };
 
 use super::row::{KeyRow, NewRow, bind_row};
+use super::spill::Spill;
 use super::{KeyRecord, KeyStore, NewKey, StoreError};
 
 /// Keys in a SQLite database.
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Where big request log chunks go (a file database's `FILE-requests/`).
+    spill: Option<Spill>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -51,14 +54,18 @@ impl SqliteStore {
                 .run_direct(&mut *pool.acquire().await?)
                 .await
                 .map_err(migration_failed)?;
-            return Ok(SqliteStore { pool });
+            return Ok(SqliteStore { pool, spill: None });
         }
         let mut first = connect_wal(&opts).await?;
         migrate_racing(&mut first).await?;
         first.close().await?;
+        let spill = Spill::beside(opts.get_filename());
         let pool = pool_options(4).connect_with(opts).await?;
-        adopt_old_rows(&pool).await?;
-        Ok(SqliteStore { pool })
+        let moved = ops::adopt_old_rows(&pool, spill.as_ref()).await?;
+        if moved > 0 {
+            tracing::info!(records = moved, "request log rows moved into chunks");
+        }
+        Ok(SqliteStore { pool, spill })
     }
 
     async fn fetch(&self, sql: &str, arg: &str) -> Result<Option<KeyRecord>, StoreError> {
@@ -120,15 +127,6 @@ async fn migrate_racing(conn: &mut SqliteConnection) -> Result<(), StoreError> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Moves request log rows kept before chunks into chunks.
-async fn adopt_old_rows(pool: &SqlitePool) -> Result<(), StoreError> {
-    let moved = ops::adopt_old_rows(pool).await?;
-    if moved > 0 {
-        tracing::info!(records = moved, "request log rows moved into chunks");
-    }
-    Ok(())
 }
 
 fn migration_failed(e: sqlx::migrate::MigrateError) -> StoreError {
@@ -258,7 +256,7 @@ impl KeyStore for SqliteStore {
         records: &[crate::reqlog::Record],
         counts: &[(crate::reqlog::UsageKey, u64)],
     ) -> Result<(), StoreError> {
-        ops::write(&self.pool, records, counts).await
+        ops::write(&self.pool, self.spill.as_ref(), records, counts).await
     }
 
     async fn write_chunks(
@@ -266,18 +264,18 @@ impl KeyStore for SqliteStore {
         chunks: &[crate::reqlog::Chunk],
         counts: &[(crate::reqlog::UsageKey, u64)],
     ) -> Result<(), StoreError> {
-        ops::write_chunks(&self.pool, chunks, counts).await
+        ops::write_chunks(&self.pool, self.spill.as_ref(), chunks, counts).await
     }
 
     async fn request(&self, id: &str) -> Result<Option<crate::reqlog::Record>, StoreError> {
-        ops::get(&self.pool, id).await
+        ops::get(&self.pool, self.spill.as_ref(), id).await
     }
 
     async fn requests(
         &self,
         q: &super::RequestQuery,
     ) -> Result<Vec<crate::reqlog::Record>, StoreError> {
-        ops::list(&self.pool, q).await
+        ops::list(&self.pool, self.spill.as_ref(), q).await
     }
 
     async fn usage(&self, q: &super::UsageQuery) -> Result<Vec<super::UsageRow>, StoreError> {
@@ -285,7 +283,7 @@ impl KeyStore for SqliteStore {
     }
 
     async fn prune_log(&self, r: &super::Retention) -> Result<u64, StoreError> {
-        ops::prune(&self.pool, r).await
+        ops::prune(&self.pool, self.spill.as_ref(), r).await
     }
 
     async fn change_marker(&self) -> Result<i64, StoreError> {

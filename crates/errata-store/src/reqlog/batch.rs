@@ -53,12 +53,9 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    /// An empty batch writing its records into `data`.
-    pub(crate) fn with_buffer(data: Vec<u8>) -> Batch {
-        Batch {
-            chunk: Builder::with_buffer(data),
-            ..Batch::default()
-        }
+    /// Writes its records into `data` from now on (the batch is empty).
+    pub(crate) fn use_buffer(&mut self, data: Vec<u8>) {
+        self.chunk.use_buffer(data);
     }
 
     /// Whether its record buffer has room already (it held records before).

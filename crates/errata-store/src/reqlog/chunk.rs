@@ -4,16 +4,19 @@
 //! A chunk is one row of the key store's `request_log_chunks`: its record count and time range,
 //! its `names` (every route, method, key id, tenant and code its records name, once), a Bloom
 //! filter of its request ids (`ids`: a lookup by id reads these and opens only the chunks whose
-//! filter says yes) and its `data`, the records one after another:
+//! filter says yes) and its `data`: a version byte, the first record's time (the base; 8 bytes,
+//! little-endian), the records one after another,
 //!
 //! ```text
-//! id_len id  time_delta  method  path_len path  route  key+1  tenant+1  status  code+1
+//! id_len id  time-base  method  path_len path  route  key+1  tenant+1  status  code+1
 //! latency  upstream_status+1  upstream_id_len+1 upstream_id
 //! ```
 //!
-//! every number a LEB128 varint (the time delta, from the previous record, and the latency
-//! zigzagged), every name an index into `names`, 0 for none where a field is optional. Writing a
-//! record costs a few copies into a buffer that is reused; no allocation per record.
+//! then where each record starts (4 bytes each, little-endian: a lookup by id compares ids
+//! without reading the rest) and the record count (4 bytes). Every number in a record is a
+//! LEB128 varint (the time and the latency zigzagged), every name an index into `names`, 0 for
+//! none where a field is optional. Writing a record costs a few copies into a buffer that is
+//! reused; no allocation per record.
 
 use std::collections::HashMap;
 
@@ -24,6 +27,10 @@ use crate::db::StoreError;
 const BLOOM_BITS_PER_RECORD: usize = 10;
 /// Probes per id in the filter.
 const BLOOM_PROBES: u32 = 4;
+/// The layout of `data` described above.
+const VERSION: u8 = 1;
+/// Bytes before the first record: the version and the base time.
+const HEADER: usize = 9;
 
 /// The records of one chunk, encoded, with what the store indexes them by.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -159,19 +166,19 @@ pub(crate) struct Builder {
     last: [u32; FIELDS],
     data: Vec<u8>,
     hashes: Vec<u64>,
+    offsets: Vec<u32>,
     rows: usize,
     min_time_ms: i64,
     max_time_ms: i64,
-    prev_time_ms: i64,
+    base_time_ms: i64,
 }
 
 impl Builder {
-    /// A builder writing into `data` (cleared; its capacity kept).
-    pub(crate) fn with_buffer(mut data: Vec<u8>) -> Builder {
-        data.clear();
-        Builder {
-            data,
-            ..Builder::default()
+    /// Writes into `data` from now on (cleared; its capacity kept), when empty.
+    pub(crate) fn use_buffer(&mut self, mut data: Vec<u8>) {
+        if self.rows == 0 {
+            data.clear();
+            self.data = data;
         }
     }
 
@@ -236,14 +243,19 @@ impl Builder {
         if self.rows == 0 {
             self.min_time_ms = e.time_ms;
             self.max_time_ms = e.time_ms;
-            self.prev_time_ms = 0;
+            self.base_time_ms = e.time_ms;
+            self.data.clear();
+            self.data.push(VERSION);
+            self.data.extend_from_slice(&e.time_ms.to_le_bytes());
         } else {
             self.min_time_ms = self.min_time_ms.min(e.time_ms);
             self.max_time_ms = self.max_time_ms.max(e.time_ms);
         }
         let d = &mut self.data;
+        self.offsets
+            .push(u32::try_from(d.len()).unwrap_or(u32::MAX));
         put_bytes(d, e.request_id.as_bytes());
-        put_var(d, zigzag(e.time_ms.wrapping_sub(self.prev_time_ms)));
+        put_var(d, zigzag(e.time_ms.wrapping_sub(self.base_time_ms)));
         put_var(d, u64::from(n.method));
         put_bytes(d, e.path.as_bytes());
         put_var(d, u64::from(n.route));
@@ -260,13 +272,19 @@ impl Builder {
                 d.extend_from_slice(u.as_bytes());
             }
         }
-        self.prev_time_ms = e.time_ms;
         self.hashes.push(id_hash(e.request_id.as_bytes()));
         self.rows += 1;
     }
 
     /// The chunk written so far; the builder starts again, empty, writing into `data`.
     pub(crate) fn finish(&mut self, data: Vec<u8>) -> Chunk {
+        if self.rows > 0 {
+            for o in &self.offsets {
+                self.data.extend_from_slice(&o.to_le_bytes());
+            }
+            let n = u32::try_from(self.rows).unwrap_or(u32::MAX);
+            self.data.extend_from_slice(&n.to_le_bytes());
+        }
         let mut names =
             Vec::with_capacity(8 + self.names.iter().map(|n| n.len() + 2).sum::<usize>());
         put_var(&mut names, self.names.len() as u64);
@@ -285,6 +303,7 @@ impl Builder {
         self.names.clear();
         self.index.clear();
         self.hashes.clear();
+        self.offsets.clear();
         self.last = [0; FIELDS];
         self.rows = 0;
         chunk
@@ -431,54 +450,92 @@ impl Raw<'_> {
 
 /// The records of a chunk's `data`, in the order they were written.
 pub struct Raws<'a> {
+    /// The records, from the first one on.
     r: Reader<'a>,
-    prev_time_ms: i64,
+    base_time_ms: i64,
+    /// Where each record starts, 4 bytes each.
+    offsets: &'a [u8],
 }
 
 impl<'a> Raws<'a> {
-    pub fn new(data: &'a [u8]) -> Raws<'a> {
-        Raws {
-            r: Reader { buf: data, pos: 0 },
-            prev_time_ms: 0,
+    pub fn new(data: &'a [u8]) -> Result<Raws<'a>, StoreError> {
+        if data.len() < HEADER + 4 || data[0] != VERSION {
+            return Err(corrupt());
         }
-    }
-
-    fn read(&mut self) -> Result<Raw<'a>, StoreError> {
-        let r = &mut self.r;
-        let request_id = r.str()?;
-        let time_ms = self.prev_time_ms.wrapping_add(unzigzag(r.var()?));
-        self.prev_time_ms = time_ms;
-        let method = r.small()?;
-        let path = r.str()?;
-        let route = r.small()?;
-        let key = r.small()?;
-        let tenant = r.small()?;
-        let status = u16::try_from(r.var()?).map_err(|_| corrupt())?;
-        let code = r.small()?;
-        let latency_us = unzigzag(r.var()?);
-        let upstream_status = match r.var()? {
-            0 => None,
-            s => Some(u16::try_from(s - 1).map_err(|_| corrupt())?),
-        };
-        let upstream_request_id = match r.var()? {
-            0 => None,
-            n => Some(r.bytes(n - 1)?),
-        };
-        Ok(Raw {
-            request_id,
-            time_ms,
-            method,
-            path,
-            route,
-            key,
-            tenant,
-            status,
-            code,
-            latency_us,
-            upstream_status,
-            upstream_request_id,
+        let mut base = [0u8; 8];
+        base.copy_from_slice(&data[1..HEADER]);
+        let count_at = data.len() - 4;
+        let n = u32_at(data, count_at) as usize;
+        let end = n
+            .checked_mul(4)
+            .and_then(|o| count_at.checked_sub(o))
+            .filter(|&end| end >= HEADER)
+            .ok_or_else(corrupt)?;
+        Ok(Raws {
+            r: Reader {
+                buf: &data[..end],
+                pos: HEADER,
+            },
+            base_time_ms: i64::from_le_bytes(base),
+            offsets: &data[end..count_at],
         })
     }
+
+    /// The records whose request id is `id`, found by comparing ids alone.
+    pub fn with_id(&self, id: &'a [u8]) -> impl Iterator<Item = Result<Raw<'a>, StoreError>> {
+        let (buf, base, offsets) = (self.r.buf, self.base_time_ms, self.offsets);
+        (0..offsets.len() / 4).filter_map(move |i| {
+            let at = u32_at(offsets, i * 4) as usize;
+            let mut r = Reader { buf, pos: at };
+            match r.str() {
+                Ok(got) if got == id => Some(read(&mut Reader { buf, pos: at }, base)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            }
+        })
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut v = [0u8; 4];
+    v.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(v)
+}
+
+/// The record `r` is at.
+fn read<'a>(r: &mut Reader<'a>, base_time_ms: i64) -> Result<Raw<'a>, StoreError> {
+    let request_id = r.str()?;
+    let time_ms = base_time_ms.wrapping_add(unzigzag(r.var()?));
+    let method = r.small()?;
+    let path = r.str()?;
+    let route = r.small()?;
+    let key = r.small()?;
+    let tenant = r.small()?;
+    let status = u16::try_from(r.var()?).map_err(|_| corrupt())?;
+    let code = r.small()?;
+    let latency_us = unzigzag(r.var()?);
+    let upstream_status = match r.var()? {
+        0 => None,
+        s => Some(u16::try_from(s - 1).map_err(|_| corrupt())?),
+    };
+    let upstream_request_id = match r.var()? {
+        0 => None,
+        n => Some(r.bytes(n - 1)?),
+    };
+    Ok(Raw {
+        request_id,
+        time_ms,
+        method,
+        path,
+        route,
+        key,
+        tenant,
+        status,
+        code,
+        latency_us,
+        upstream_status,
+        upstream_request_id,
+    })
 }
 
 impl<'a> Iterator for Raws<'a> {
@@ -488,7 +545,7 @@ impl<'a> Iterator for Raws<'a> {
         if self.r.pos >= self.r.buf.len() {
             return None;
         }
-        let item = self.read();
+        let item = read(&mut self.r, self.base_time_ms);
         if item.is_err() {
             // Nothing after a corrupt record can be read.
             self.r.pos = self.r.buf.len();
@@ -500,7 +557,7 @@ impl<'a> Iterator for Raws<'a> {
 /// Every record of a chunk stored as `names` and `data`.
 pub fn decode_all(names: &[u8], data: &[u8]) -> Result<Vec<Record>, StoreError> {
     let names = Names::decode(names)?;
-    Raws::new(data)
+    Raws::new(data)?
         .map(|raw| raw.and_then(|raw| raw.record(&names)))
         .collect()
 }
@@ -534,9 +591,17 @@ mod tests {
         assert_eq!(c.min_time_ms, 1_700_000_000_000 - 3000);
         assert_eq!(c.max_time_ms, 1_700_000_000_000 + 3000);
         assert_eq!(c.records().unwrap(), records);
+        let names = Names::decode(&c.names).unwrap();
+        let raws = Raws::new(&c.data).unwrap();
         for r in &records {
             assert!(c.may_hold(&r.request_id));
+            let found: Vec<Record> = raws
+                .with_id(r.request_id.as_bytes())
+                .map(|raw| raw.unwrap().record(&names).unwrap())
+                .collect();
+            assert_eq!(found, std::slice::from_ref(r));
         }
+        assert_eq!(raws.with_id(b"req_nope").count(), 0);
         let false_hits = (0..10_000)
             .filter(|i| c.may_hold(&format!("req_other_{i}")))
             .count();

@@ -2,10 +2,6 @@
 
 use serde::Deserialize;
 
-/// Records per INSERT statement: one size, so that the prepared statement is reused, and few
-/// enough values for either database's bind limit.
-pub const STATEMENT_ROWS: usize = 250;
-
 /// `[request_log]`: what is kept of answered requests, and for how long.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -21,10 +17,11 @@ pub struct RequestLogConfig {
     pub success_sample: f64,
     /// How often records and usage are written.
     pub flush_interval_ms: u64,
-    /// The most records written in one transaction (in statements of up to
-    /// [`STATEMENT_ROWS`]): a flush with more queued writes several.
+    /// Records one worker gathers before a flush starts without waiting for the interval
+    /// (each worker's records are written as one chunk).
     pub batch_rows: usize,
-    /// Records waiting to be written; beyond this they are dropped and counted.
+    /// Records waiting to be written, shared out among the workers; beyond a worker's share
+    /// they are dropped and counted.
     pub queue: usize,
 }
 

@@ -239,7 +239,7 @@ impl Recorder {
         if !b.has_buffer()
             && let Some(data) = spare.1.pop()
         {
-            b = Batch::with_buffer(data);
+            b.use_buffer(data);
         }
         b
     }
