@@ -176,7 +176,9 @@ impl ChunkedDecoder {
             (TrailerStart | TrailerName | TrailerValue | TrailerLf | EndLf, _) => {
                 return Err(BAD_TRAILER);
             }
-            (Data | Done, _) => unreachable!("data and the end are not framing"),
+            // Data and the end are not framing; the decoder never steps them byte by byte, but
+            // a refusal is the safe answer if it ever did.
+            (Data | Done, _) => return Err(DATA_END),
         };
         Ok(())
     }
