@@ -6,7 +6,8 @@
 //! request. A lookup by id reads the chunks' id filters and opens the few that may hold it; a
 //! listing walks the chunks newest first, skipping those whose names lack a filter's value,
 //! until no older chunk can hold a better record. Retention deletes whole chunks and rewrites
-//! the one or two it cuts through; small chunks (a quiet gateway's) are merged.
+//! the one or two it cuts through; small chunks (a quiet gateway's) are merged. A SQLite file
+//! store keeps big chunks' records in files beside the database (`spill.rs`).
 
 use std::cmp::Ordering;
 

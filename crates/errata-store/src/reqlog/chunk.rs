@@ -16,7 +16,8 @@
 //! without reading the rest) and the record count (4 bytes). Every number in a record is a
 //! LEB128 varint (the time and the latency zigzagged), every name an index into `names`, 0 for
 //! none where a field is optional. Writing a record costs a few copies into a buffer that is
-//! reused; no allocation per record.
+//! reused; no allocation per record. (A SQLite file store keeps a big chunk's `data` in a file
+//! beside the database: see `db/spill.rs`.)
 
 use std::collections::HashMap;
 

@@ -1,9 +1,9 @@
 //! The request log and usage counts: what the gateway answered, recorded off the request path.
 //!
 //! The request path hands an [`Entry`] (borrowed: nothing is allocated for it) to the
-//! [`Recorder`], which writes it into the answering worker's own [`batch`] under a lock no
-//! other worker takes: its usage counted at once (exact), the record encoded straight into a
-//! [`chunk`]. A worker's batch holds at most its share of `queue` records; beyond that records
+//! [`Recorder`], which writes it into the answering worker's own batch (`batch.rs`) under a
+//! lock no other worker takes: its usage counted at once (exact), the record encoded straight
+//! into a [`chunk`]. A worker's batch holds at most its share of `queue` records; beyond that records
 //! are dropped and counted, never waited for (usage still counts them). A flush task
 //! ([`crate::flush`]) takes every worker's batch whole on a timer (or when one has
 //! `batch_rows`), writes the chunks and usage to the key store in one transaction and applies
