@@ -16,11 +16,19 @@ pub(crate) struct RawPool {
     options: PoolOptions,
 }
 
+/// How many more idle connections the relay keeps than hyper's pool: every exchange in flight
+/// holds one, and each comes back after its exchange, so under a thousand concurrent requests a
+/// pool of hyper's size would close most of them and connect again for the next request.
+const RELAY_IDLE_FACTOR: usize = 16;
+
 impl RawPool {
     pub(crate) fn new(options: PoolOptions) -> RawPool {
         RawPool {
             idle: Mutex::new(Vec::new()),
-            options,
+            options: PoolOptions {
+                max_idle: options.max_idle.saturating_mul(RELAY_IDLE_FACTOR),
+                ..options
+            },
         }
     }
 
@@ -48,6 +56,7 @@ impl RawPool {
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() >= self.options.max_idle {
+            // The oldest is the first to expire anyway.
             idle.remove(0);
         }
         idle.push((stream, Instant::now()));
