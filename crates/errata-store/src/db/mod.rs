@@ -4,6 +4,7 @@
 //! serves several gateway instances. Both pass one shared test suite.
 
 pub mod log;
+mod log_ops;
 mod postgres;
 mod row;
 mod spill;

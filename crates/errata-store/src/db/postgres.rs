@@ -60,7 +60,7 @@ impl PgStore {
 const INSERT: &str = "INSERT INTO api_keys (id, key_hash, hint, tenant, name, environment, scopes, plan, ip_allowlist, limits, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
 mod ops {
-    crate::db::log::log_ops!(
+    crate::db::log_ops::log_ops!(
         sqlx::Postgres,
         sqlx::PgPool,
         // SKIP LOCKED: instances opening at once each move rows of their own.

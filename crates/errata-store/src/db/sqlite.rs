@@ -136,7 +136,7 @@ fn migration_failed(e: sqlx::migrate::MigrateError) -> StoreError {
 const INSERT: &str = "INSERT INTO api_keys (id, key_hash, hint, tenant, name, environment, scopes, plan, ip_allowlist, limits, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 mod ops {
-    crate::db::log::log_ops!(
+    crate::db::log_ops::log_ops!(
         sqlx::Sqlite,
         sqlx::SqlitePool,
         "DELETE FROM request_log WHERE rowid IN (SELECT rowid FROM request_log LIMIT 20000) \
