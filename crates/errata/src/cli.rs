@@ -27,10 +27,10 @@ enum Command {
     Serve(crate::gateway_cli::ServeArgs),
     /// Manage API keys in the configured store.
     #[command(subcommand)]
-    Keys(crate::gateway_cli::KeysCommand),
+    Keys(crate::keys_cli::KeysCommand),
     /// Look up answered requests in the configured store's request log.
     #[command(subcommand)]
-    Requests(crate::gateway_cli::RequestsCommand),
+    Requests(crate::requests_cli::RequestsCommand),
     /// Generate a Python or TypeScript SDK whose error classes and retries come from a catalog.
     #[command(subcommand)]
     Sdk(crate::sdk_cli::SdkCommand),
@@ -119,8 +119,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Render(args) => render(args),
         Command::Serve(args) => crate::gateway_cli::serve(args),
-        Command::Keys(cmd) => crate::gateway_cli::keys(cmd),
-        Command::Requests(cmd) => crate::gateway_cli::requests(cmd),
+        Command::Keys(cmd) => crate::keys_cli::keys(cmd),
+        Command::Requests(cmd) => crate::requests_cli::requests(cmd),
         Command::Sdk(cmd) => crate::sdk_cli::run(cmd, load_or_builtin),
         Command::Server(cmd) => crate::server_cli::run(cmd, load_or_builtin),
         Command::Docs(args) => {

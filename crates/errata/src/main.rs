@@ -3,6 +3,8 @@
 mod cli;
 mod demo;
 mod gateway_cli;
+mod keys_cli;
+mod requests_cli;
 mod sdk_cli;
 mod server_cli;
 
