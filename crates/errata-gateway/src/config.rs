@@ -90,6 +90,8 @@ pub struct Config {
     /// Whether an upstream error in the envelope passes only with a catalog code at that
     /// code's status (otherwise it is normalized). Off for an API migrating to its catalog.
     pub check_upstream_errors: bool,
+    /// Whether the upstream's `Server` header reaches the client (off: it is dropped).
+    pub pass_server_header: bool,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
     pub store_timeout: Duration,
@@ -137,6 +139,8 @@ struct RawConfig {
     errors_path: Option<Spanned<String>>,
     #[serde(default = "yes")]
     check_upstream_errors: bool,
+    #[serde(default)]
+    pass_server_header: bool,
     workers: Option<Spanned<i64>>,
     max_connections: Option<Spanned<i64>>,
     /// `[admin]` and `[portal]` belong to the admin side, which reads them from the same
@@ -691,6 +695,7 @@ impl Config {
                 .map(|h| h.to_ascii_lowercase()),
             errors_path,
             check_upstream_errors: raw.check_upstream_errors,
+            pass_server_header: raw.pass_server_header,
             connect_timeout: ms(t.connect_ms, 2_000),
             response_timeout: ms(t.response_ms, 30_000),
             store_timeout: ms(t.store_ms, 500),

@@ -46,10 +46,25 @@ impl hyper::service::Service<Request<Incoming>> for Service {
             let err = svc.refusal.lock().ok().and_then(|mut s| s.take());
             return Box::pin(async move { Ok(request_path::gate_refusal(&svc.gateway, err)) });
         }
-        Box::pin(
-            async move { Ok(request_path::handle(&svc.gateway, svc.worker, svc.peer, req).await) },
-        )
+        let version = req.version();
+        Box::pin(async move {
+            let res = request_path::handle(&svc.gateway, svc.worker, svc.peer, req).await;
+            Ok(to_client(&svc.gateway, res, version))
+        })
     }
+}
+
+/// An answer made the client's: in the client's protocol version, whatever the upstream's
+/// (hyper writes a response's own version in the status line, and would not chunk an
+/// HTTP/1.0 one: an HTTP/1.1 client behind an HTTP/1.0 upstream would lose keep-alive), and
+/// without the upstream's `server` header unless `pass_server_header` (errata sends none of
+/// its own).
+fn to_client(gw: &Gateway, mut res: Response<Body>, version: http::Version) -> Response<Body> {
+    *res.version_mut() = version;
+    if !gw.config.pass_server_header {
+        res.headers_mut().remove(http::header::SERVER);
+    }
+    res
 }
 
 /// Serves one HTTP/1.1 connection until the client closes it, or `stop` turns true (then the

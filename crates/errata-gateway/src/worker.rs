@@ -1,6 +1,7 @@
 //! Workers: one OS thread per worker, each with a single-threaded tokio runtime and its own
 //! listening socket (several sockets on one address with `SO_REUSEPORT`, the kernel spreading
-//! connections), accepting with `TCP_NODELAY` and a cap on open connections shared by all.
+//! connections; another process on the address stops the start, see [`bind`]), accepting with
+//! `TCP_NODELAY` and a cap on open connections shared by all.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,23 +39,58 @@ pub fn set_idle_hook(hook: fn(bool)) {
     let _ = IDLE_HOOK.set(hook);
 }
 
-/// Binds `n` listening sockets on `addr` with `SO_REUSEPORT` (port 0: the first one's port).
+/// The queue of connections not yet accepted, per listening socket.
+const BACKLOG: i32 = 4096;
+
+/// What `bind` says when another process holds the address.
+pub const ADDRESS_IN_USE: &str = "the address is in use by another process";
+
+/// Binds `n` listening sockets on `addr`, sharing it with `SO_REUSEPORT` (port 0: the first
+/// one's port), or fails with [`ADDRESS_IN_USE`] when another process listens there.
+///
+/// `SO_REUSEPORT` lets any socket of the same user that sets it join the address, so a second
+/// gateway started on a busy address would come up and take part of its connections. The first
+/// socket is therefore bound and listening without it, which fails when any other socket
+/// listens on the address, `SO_REUSEPORT` or not; only then does it get the option, and the
+/// other workers' sockets join it. `SO_REUSEADDR` keeps connections of an earlier run in
+/// TIME_WAIT from counting. Of two gateways starting on one address at once, the one that
+/// listens second fails: there is no window between a check and the bind. What this cannot
+/// stop is a process that binds with `SO_REUSEPORT` and checks nothing (another server set up
+/// for it) joining once the first socket has the option.
 pub fn bind(addr: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
-    let mut out = Vec::with_capacity(n);
-    let mut at = addr;
-    for _ in 0..n.max(1) {
-        let s = Socket::new(Domain::for_address(at), Type::STREAM, Some(Protocol::TCP))?;
-        s.set_reuse_address(true)?;
+    let in_use = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            std::io::Error::new(std::io::ErrorKind::AddrInUse, ADDRESS_IN_USE)
+        } else {
+            e
+        }
+    };
+    let first = socket(addr)?;
+    first.bind(&addr.into()).map_err(in_use)?;
+    first.listen(BACKLOG).map_err(in_use)?;
+    #[cfg(unix)]
+    first.set_reuse_port(true)?;
+    let first: std::net::TcpListener = first.into();
+    let at = first.local_addr()?;
+    let mut out = Vec::with_capacity(n.max(1));
+    out.push(first);
+    for _ in 1..n.max(1) {
+        let s = socket(at)?;
         #[cfg(unix)]
         s.set_reuse_port(true)?;
-        s.set_nonblocking(true)?;
         s.bind(&at.into())?;
-        s.listen(4096)?;
-        let l: std::net::TcpListener = s.into();
-        at = l.local_addr()?;
-        out.push(l);
+        s.listen(BACKLOG)?;
+        out.push(s.into());
     }
     Ok(out)
+}
+
+/// A non-blocking TCP socket for `at` with `SO_REUSEADDR`.
+fn socket(at: SocketAddr) -> std::io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(at), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    Ok(s)
 }
 
 /// Starts one worker thread per listener. Each resolves its `oneshot` when it has stopped:
@@ -275,4 +311,78 @@ where
         }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loopback() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    }
+
+    /// What `bind` says for `at`, which must be refused.
+    fn refusal(at: SocketAddr) -> String {
+        match bind(at, 2) {
+            Ok(_) => panic!("{at} was bound while held"),
+            Err(e) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+                e.to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn the_workers_share_one_address_and_another_start_on_it_is_refused() {
+        let listeners = bind(loopback(), 3).unwrap();
+        let at = listeners[0].local_addr().unwrap();
+        assert_ne!(at.port(), 0);
+        let all: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+        assert_eq!(all, [at, at, at]);
+        assert_eq!(refusal(at), ADDRESS_IN_USE);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_listener_that_set_so_reuseport_itself_holds_the_address_too() {
+        let other = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        other.set_reuse_address(true).unwrap();
+        other.set_reuse_port(true).unwrap();
+        other.bind(&loopback().into()).unwrap();
+        other.listen(16).unwrap();
+        let at = other.local_addr().unwrap().as_socket().unwrap();
+        assert_eq!(refusal(at), ADDRESS_IN_USE);
+    }
+
+    #[test]
+    fn connections_of_an_earlier_run_in_time_wait_do_not_hold_the_address() {
+        use std::io::Read;
+        let listeners = bind(loopback(), 2).unwrap();
+        let at = listeners[0].local_addr().unwrap();
+        let mut client = std::net::TcpStream::connect(at).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let server = 'accepted: loop {
+            for l in &listeners {
+                if let Ok((s, _)) = l.accept() {
+                    break 'accepted s;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no connection accepted"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        // The gateway's side closes first, so its end of the connection waits in TIME_WAIT.
+        drop(server);
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(client.read(&mut [0u8; 1]).unwrap(), 0);
+        drop(client);
+        drop(listeners);
+        std::thread::sleep(Duration::from_millis(50));
+        let again = bind(at, 2).expect("an address with connections in TIME_WAIT is free");
+        assert_eq!(again[0].local_addr().unwrap(), at);
+    }
 }

@@ -157,7 +157,7 @@ where
         .is_some_and(raise::is_raise_content_type);
     if rh.status >= 400 || raised {
         // Read whole (bounded) and made the catalog's.
-        let mut parts = write::response_parts(rh, ubuf.data());
+        let mut parts = write::response_parts(gw, rh, ubuf.data());
         ubuf.consume(rh.len);
         let body = tokio::time::timeout(timeout, read_error_body(&mut stream, &mut ubuf, rh.body));
         let (bytes, reusable) = match body.await {
@@ -204,6 +204,8 @@ where
     drop(decided.admitted);
     match relayed {
         Ok(()) => {
+            // `keep_alive` follows the upstream's version: an HTTP/1.0 upstream's connection
+            // carries another request only when it said `Connection: keep-alive`.
             if rh.keep_alive && rh.body != BodyKind::UntilClose && ubuf.is_empty() {
                 up.conn = Some((stream, ubuf));
                 up.give_back(gw, worker);

@@ -5,10 +5,12 @@
 //! connection's buffer, and the request path's stages decide on those borrowed bytes. The
 //! upstream request is written from the client's bytes with errata's edits made on the way
 //! (hop-by-hop and credential headers out; forwarding, identity and request-id headers in), the
-//! upstream's response head parsed once and relayed the same way, and both bodies framed
-//! exactly: a `Content-Length` body copied as it is, a chunked one decoded and framed again, a
-//! response that ends with its connection sent chunked. The upstream connection belongs to the
-//! client connection's task: no channel, no second task, no `HeaderMap` per hop.
+//! upstream's response head parsed once and relayed the same way (in HTTP/1.1 whatever the
+//! upstream's version; its `Server` header only with `pass_server_header`), and both bodies
+//! framed exactly: a `Content-Length` body copied as it is, a chunked one decoded and framed
+//! again, a response that ends with its connection (an HTTP/1.0 upstream's) sent chunked. The
+//! upstream connection belongs to the client connection's task: no channel, no second task, no
+//! `HeaderMap` per hop.
 //!
 //! Errors take the same road as on hyper's path: a refusal, or an upstream error read whole and
 //! made the catalog's by [`crate::stage::respond`], is a `Response` that [`answer`] writes.

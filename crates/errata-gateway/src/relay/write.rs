@@ -151,12 +151,16 @@ pub(crate) fn upstream_head(
 }
 
 /// The upstream's response head as `http` parts, for an error made the catalog's. Headers that
-/// are not valid HTTP are dropped.
-pub(crate) fn response_parts(rh: &ResponseHead, buf: &[u8]) -> http::response::Parts {
+/// are not valid HTTP are dropped, and so is `Server` unless `pass_server_header`.
+pub(crate) fn response_parts(gw: &Gateway, rh: &ResponseHead, buf: &[u8]) -> http::response::Parts {
     let mut res = Response::new(());
     *res.status_mut() = StatusCode::from_u16(rh.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let drop_server = !gw.config.pass_server_header;
     let headers = res.headers_mut();
     for h in &rh.headers {
+        if drop_server && is(&buf[h.name.clone()], "server") {
+            continue;
+        }
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(&buf[h.name.clone()]),
             HeaderValue::from_bytes(&buf[h.value.clone()]),
@@ -167,8 +171,10 @@ pub(crate) fn response_parts(rh: &ResponseHead, buf: &[u8]) -> http::response::P
     res.into_parts().0
 }
 
-/// The client's response head from the upstream's success: hop-by-hop headers out, the
-/// rate-limit headers and the request id in, the body framed for the client. Returns how the
+/// The client's response head from the upstream's success: HTTP/1.1 whatever the upstream's
+/// version (the relay serves HTTP/1.1 clients only), hop-by-hop headers out (and `Server`
+/// unless `pass_server_header`), the rate-limit headers and the request id in, the body framed
+/// for the client (one that ends with the upstream's connection goes chunked). Returns how the
 /// body is to be relayed.
 pub(crate) fn client_head(
     out: &mut Vec<u8>,
@@ -182,6 +188,7 @@ pub(crate) fn client_head(
     let _ = write!(out, "HTTP/1.1 {} {}\r\n", rh.status, reason(rh.status));
     let rid = gw.request_id_header.as_str();
     let limited = admitted.rate.is_some() || admitted.quota.is_some();
+    let drop_server = !gw.config.pass_server_header;
     let connection: Vec<&[u8]> = rh
         .headers
         .iter()
@@ -202,6 +209,7 @@ pub(crate) fn client_head(
             continue;
         }
         let skip = hop_by_hop(name)
+            || (drop_server && is(name, "server"))
             || (rh.body != BodyKind::None && is(name, "content-length"))
             || (limited && LIMIT_HEADER_NAMES.iter().any(|n| is(name, n)))
             || (!connection.is_empty() && listed_in_connection(&connection, name));
