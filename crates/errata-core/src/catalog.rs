@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use serde_json::Value;
 
 use crate::condition::Condition;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::Diagnostics;
 use crate::request_id::RequestIdFormat;
 
 /// The built-in default catalog's source, embedded in every binary.
@@ -106,7 +106,8 @@ impl Catalog {
         &DEFAULT
     }
 
-    /// Parses and lints a catalog; any error-severity problem fails it.
+    /// Parses and lints a catalog; any error-severity problem fails it. A path in `extends` is
+    /// read relative to the working directory; use [`Catalog::from_file`] for a file.
     pub fn from_toml(src: &str) -> Result<Catalog, Diagnostics> {
         match crate::load::check(src) {
             (Some(catalog), diags) if !diags.has_errors() => Ok(catalog),
@@ -114,12 +115,13 @@ impl Catalog {
         }
     }
 
-    /// Reads a catalog file; an I/O failure is reported as a file-level diagnostic.
+    /// Reads a catalog file and the files it extends (`extends` relative to the file); an I/O
+    /// failure is reported as a file-level diagnostic. Problems of an extended file name it.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Catalog, Diagnostics> {
-        let src = std::fs::read_to_string(path.as_ref()).map_err(|e| {
-            Diagnostics(vec![Diagnostic::error((0, 0), format!("cannot read: {e}"))])
-        })?;
-        Catalog::from_toml(&src)
+        match crate::load::check_file(path.as_ref()) {
+            (Some(catalog), diags) if !diags.has_errors() => Ok(catalog),
+            (_, diags) => Err(diags),
+        }
     }
 
     pub fn name(&self) -> &str {

@@ -19,6 +19,9 @@ pub struct Diagnostic {
     pub message: String,
     /// What to do about it.
     pub help: Option<String>,
+    /// The file the problem is in when it is not the one being read (a catalog it extends, a
+    /// catalog a config names); `None` for that file itself.
+    pub file: Option<String>,
 }
 
 impl Diagnostic {
@@ -29,6 +32,7 @@ impl Diagnostic {
             column: pos.1,
             message: message.into(),
             help: None,
+            file: None,
         }
     }
 
@@ -44,7 +48,14 @@ impl Diagnostic {
         self
     }
 
-    /// Renders the problem as `file:line:column: error: message` plus a `help:` line.
+    /// Places the problem in another file than the one being read.
+    pub fn in_file(mut self, file: impl Into<String>) -> Self {
+        self.file = Some(file.into());
+        self
+    }
+
+    /// Renders the problem as `file:line:column: error: message` plus a `help:` line; `file`
+    /// names the file being read, for problems without a file of their own.
     pub fn display<'a>(&'a self, file: &'a str) -> impl fmt::Display + 'a {
         DisplayIn { d: self, file }
     }
@@ -61,13 +72,14 @@ impl fmt::Display for DisplayIn<'_> {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
+        let file = self.d.file.as_deref().unwrap_or(self.file);
         if self.d.line == 0 {
-            write!(f, "{}: {kind}: {}", self.file, self.d.message)?;
+            write!(f, "{file}: {kind}: {}", self.d.message)?;
         } else {
             write!(
                 f,
-                "{}:{}:{}: {kind}: {}",
-                self.file, self.d.line, self.d.column, self.d.message
+                "{file}:{}:{}: {kind}: {}",
+                self.d.line, self.d.column, self.d.message
             )?;
         }
         if let Some(help) = &self.d.help {
@@ -100,7 +112,7 @@ impl LineIndex {
     }
 }
 
-/// Every problem of one catalog file, errors first in file order.
+/// Every problem of one file (and of the files it names), in file order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
@@ -126,9 +138,13 @@ impl Diagnostics {
             .join("\n")
     }
 
-    pub(crate) fn sort(&mut self) {
-        // Problems of the whole file (line 0) come after those with a place.
-        self.0.sort_by_key(|d| (d.line == 0, d.line, d.column));
+    /// Puts the problems of the file itself in file order, those of the whole file (line 0)
+    /// after those with a place; problems of other files follow in the order they came.
+    pub fn sort(&mut self) {
+        self.0.sort_by_key(|d| match d.file {
+            None => (false, d.line == 0, d.line, d.column),
+            Some(_) => (true, false, 0, 0),
+        });
     }
 }
 

@@ -15,24 +15,30 @@
 //! assert_eq!(out.header("retry-after"), Some("12"));
 //! ```
 //!
-//! This crate knows nothing of HTTP servers or clients and reads no file but a catalog.
+//! This crate knows nothing of HTTP servers or clients and reads no file but a catalog (and the
+//! catalogs it extends).
 
 mod catalog;
 mod condition;
 mod diagnostic;
 mod error;
+mod extends;
 mod load;
 mod parse;
 pub mod raise;
 mod render;
 pub mod request_id;
+pub mod schema;
+mod suggest;
 pub mod template;
 
 pub use catalog::{Catalog, CodeDef, DEFAULT_CATALOG_TOML, Envelope};
 pub use condition::{Condition, UnknownCondition};
 pub use diagnostic::{Diagnostic, Diagnostics, LineIndex, Severity};
 pub use error::{ApiError, ErrorKind, Violation};
-pub use load::{DETAIL_PLACEHOLDERS, ENVELOPE_PLACEHOLDERS, OPTIONAL_PLACEHOLDERS, check};
+pub use load::{
+    DETAIL_PLACEHOLDERS, ENVELOPE_PLACEHOLDERS, OPTIONAL_PLACEHOLDERS, check, check_file,
+};
 pub use parse::ParsedError;
 pub use raise::{RAISE_JSON, RaiseError};
 pub use render::{Format, PROBLEM_JSON, Rendered, reason_phrase};

@@ -10,7 +10,8 @@ use toml::Spanned;
 
 use crate::catalog::{Catalog, CodeDef, Envelope};
 use crate::condition::Condition;
-use crate::diagnostic::{Diagnostic, Diagnostics, LineIndex};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::extends::{Layer, Merged};
 use crate::request_id::{Charset, RequestIdFormat};
 use crate::template;
 
@@ -36,22 +37,57 @@ pub const DETAIL_PLACEHOLDERS: &[&str] = &["path", "pointer", "field", "message"
 /// Placeholders that only make sense as a whole JSON value, not inside a longer string.
 const WHOLE_VALUE_ONLY: &[&str] = &["details", "path"];
 
+/// A catalog file as written. `name` and `[envelope]` are required of a catalog that extends
+/// none; [`crate::extends`] lays a file over the one it extends.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawCatalog {
-    name: Spanned<String>,
-    description: Option<String>,
-    doc_url: Option<Spanned<String>>,
-    version: Option<String>,
-    envelope: Spanned<RawEnvelope>,
-    request_id: Option<Spanned<RawRequestId>>,
+pub(crate) struct RawCatalog {
+    pub extends: Option<Spanned<String>>,
+    pub name: Option<Spanned<String>>,
+    pub description: Option<String>,
+    pub doc_url: Option<Spanned<String>>,
+    pub version: Option<String>,
+    pub envelope: Option<Spanned<RawEnvelope>>,
+    pub request_id: Option<Spanned<RawRequestId>>,
     #[serde(default)]
-    code: Vec<Spanned<RawCode>>,
+    pub code: Vec<Spanned<RawCode>>,
 }
+
+/// Example values for type errors in a catalog file (see [`crate::schema::Examples`]).
+pub(crate) const EXAMPLES: crate::schema::Examples<'static> = &[
+    ("extends", "\"default\""),
+    ("name", "\"Klyra\""),
+    ("description", "\"The errors of the Klyra API.\""),
+    ("doc_url", "\"https://docs.klyra.dev/errors\""),
+    ("version", "\"2024-06\""),
+    ("envelope.content_type", "\"application/json\""),
+    ("envelope.null_if_absent", "[\"param\"]"),
+    ("request_id.header", "\"x-request-id\""),
+    ("request_id.prefix", "\"req_\""),
+    ("request_id.charset", "\"base62\""),
+    ("request_id.length", "24"),
+    ("code.code", "\"too_many_campaigns\""),
+    ("code.status", "400"),
+    ("code.type", "\"invalid_request_error\""),
+    ("code.title", "\"Too many campaign IDs\""),
+    ("code.message", "\"Maximum of {max} campaign IDs allowed.\""),
+    (
+        "code.description",
+        "\"More than 20 campaign IDs were provided.\"",
+    ),
+    (
+        "code.resolution",
+        "\"Split your request into several reports.\"",
+    ),
+    ("code.retryable", "false"),
+    ("code.conditions", "[\"rate_limited\"]"),
+    ("code.args", "{ max = 20 }"),
+    ("code.fallback", "true"),
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawEnvelope {
+pub(crate) struct RawEnvelope {
     body: Spanned<String>,
     detail: Option<Spanned<String>>,
     #[serde(default)]
@@ -61,7 +97,7 @@ struct RawEnvelope {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRequestId {
+pub(crate) struct RawRequestId {
     header: Option<Spanned<String>>,
     prefix: Option<Spanned<String>>,
     charset: Option<Spanned<String>>,
@@ -70,8 +106,8 @@ struct RawRequestId {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawCode {
-    code: Spanned<String>,
+pub(crate) struct RawCode {
+    pub code: Spanned<String>,
     status: Spanned<i64>,
     #[serde(rename = "type")]
     kind: Spanned<String>,
@@ -81,23 +117,40 @@ struct RawCode {
     resolution: Option<String>,
     retryable: Spanned<bool>,
     #[serde(default)]
-    conditions: Vec<Spanned<String>>,
+    pub conditions: Vec<Spanned<String>>,
     #[serde(default)]
     args: IndexMap<Spanned<String>, Spanned<toml::Value>>,
     #[serde(default)]
-    messages: BTreeMap<Spanned<String>, Spanned<String>>,
+    pub messages: BTreeMap<Spanned<String>, Spanned<String>>,
     fallback: Option<Spanned<bool>>,
 }
 
-struct Linter<'a> {
-    src: &'a str,
-    lines: LineIndex,
-    diags: Vec<Diagnostic>,
+/// The lint over the files of a catalog: each problem is placed in the file (layer) of the
+/// value it is about.
+pub(crate) struct Linter<'a> {
+    layers: &'a [Layer],
+    /// The layer whose values are being checked.
+    cur: usize,
+    pub diags: Vec<(usize, Diagnostic)>,
 }
 
 impl<'a> Linter<'a> {
+    fn src(&self) -> &'a str {
+        &self.layers[self.cur].src
+    }
+
     fn pos(&self, offset: usize) -> (usize, usize) {
-        self.lines.position(self.src, offset)
+        let layer = &self.layers[self.cur];
+        layer.lines.position(&layer.src, offset)
+    }
+
+    /// `line 12`, or `line 12 of base.toml` when that line is in another file than the one
+    /// being checked.
+    fn line_in(&self, origin: usize, line: usize) -> String {
+        match &self.layers[origin].label {
+            Some(file) if origin != self.cur => format!("line {line} of {file}"),
+            _ => format!("line {line}"),
+        }
     }
 
     fn at<T>(&self, s: &Spanned<T>) -> (usize, usize) {
@@ -105,16 +158,18 @@ impl<'a> Linter<'a> {
     }
 
     fn error(&mut self, pos: (usize, usize), msg: impl Into<String>, help: impl Into<String>) {
-        self.diags.push(Diagnostic::error(pos, msg).help(help));
+        self.diags
+            .push((self.cur, Diagnostic::error(pos, msg).help(help)));
     }
 
     fn warn(&mut self, pos: (usize, usize), msg: impl Into<String>, help: impl Into<String>) {
-        self.diags.push(Diagnostic::warning(pos, msg).help(help));
+        self.diags
+            .push((self.cur, Diagnostic::warning(pos, msg).help(help)));
     }
 
     /// The byte offset where a string value's content starts in the source.
     fn content_start(&self, span: &Range<usize>) -> usize {
-        let raw = &self.src[span.clone()];
+        let raw = &self.src()[span.clone()];
         for delim in ["'''", "\"\"\""] {
             if let Some(rest) = raw.strip_prefix(delim) {
                 let skip = if rest.starts_with("\r\n") {
@@ -132,7 +187,7 @@ impl<'a> Linter<'a> {
 
     /// Where `needle` first appears inside a string value's source, or the value's start.
     fn find_in(&self, span: &Range<usize>, needle: &str) -> (usize, usize) {
-        let off = self.src[span.clone()]
+        let off = self.src()[span.clone()]
             .find(needle)
             .map_or(span.start, |i| span.start + i);
         self.pos(off)
@@ -146,55 +201,61 @@ impl<'a> Linter<'a> {
 }
 
 /// Parses and lints catalog source. Returns the catalog when it could be built (it may still
-/// carry warnings) and every problem found.
+/// carry warnings) and every problem found. `extends = "default"` lays it over the built-in
+/// catalog; a path in `extends` is read relative to the working directory (see [`check_file`]).
 pub fn check(src: &str) -> (Option<Catalog>, Diagnostics) {
+    crate::extends::check_source(src.to_owned(), None, None)
+}
+
+/// Reads, parses and lints a catalog file, and the files it extends (a path in `extends` is
+/// relative to the file naming it). Problems of the file itself carry no file name; those of a
+/// file it extends carry that file's.
+pub fn check_file(path: &std::path::Path) -> (Option<Catalog>, Diagnostics) {
+    crate::extends::check_file(path)
+}
+
+/// Lints the merged files of a catalog and builds it.
+pub(crate) fn lint(
+    layers: &[Layer],
+    merged: Merged,
+) -> (Option<Catalog>, Vec<(usize, Diagnostic)>) {
     let mut l = Linter {
-        src,
-        lines: LineIndex::new(src),
+        layers,
+        cur: 0,
         diags: Vec::new(),
     };
-    let raw: RawCatalog = match toml::from_str(src) {
-        Ok(raw) => raw,
-        Err(e) => {
-            let pos = e.span().map_or((0, 0), |s| l.pos(s.start));
-            let msg = e.message().trim().to_owned();
-            let help = toml_help(&msg);
-            l.error(pos, msg, help);
-            return (None, Diagnostics(l.diags));
-        }
-    };
-    let catalog = build(&mut l, raw);
-    let mut diags = Diagnostics(l.diags);
-    diags.sort();
-    let ok = !diags.has_errors();
-    (catalog.filter(|_| ok), diags)
+    let catalog = build(&mut l, merged);
+    (catalog, l.diags)
 }
 
-fn toml_help(msg: &str) -> String {
-    if msg.starts_with("unknown field") {
-        "remove the key or fix its spelling; the catalog format is described in docs/catalog-format.md".into()
-    } else if msg.starts_with("missing field") {
-        "add the key; every code needs code, status, type, message, description and retryable"
-            .into()
-    } else if msg.starts_with("invalid type") {
-        "give the key a value of the expected type".into()
-    } else if msg.contains("duplicate key") {
-        "each key may appear once per table; remove or rename one".into()
+fn build(l: &mut Linter<'_>, raw: Merged) -> Option<Catalog> {
+    let start_here = if raw.extends {
+        ""
     } else {
-        "fix the TOML syntax at this position".into()
+        ", or start from the built-in catalog with `extends = \"default\"`"
+    };
+    match &raw.name {
+        Some((o, name)) if name.get_ref().trim().is_empty() => {
+            l.cur = *o;
+            let p = l.at(name);
+            l.error(
+                p,
+                "the catalog's name is empty",
+                "name the API, e.g. `name = \"Klyra\"`",
+            );
+        }
+        Some(_) => {}
+        None => {
+            l.cur = 0;
+            l.error(
+                (0, 0),
+                "the catalog has no `name`",
+                format!("name the API, e.g. `name = \"Klyra\"`{start_here}"),
+            );
+        }
     }
-}
-
-fn build(l: &mut Linter<'_>, raw: RawCatalog) -> Option<Catalog> {
-    if raw.name.get_ref().trim().is_empty() {
-        let p = l.at(&raw.name);
-        l.error(
-            p,
-            "the catalog's name is empty",
-            "name the API, e.g. `name = \"Klyra\"`",
-        );
-    }
-    if let Some(url) = &raw.doc_url {
+    if let Some((o, url)) = &raw.doc_url {
+        l.cur = *o;
         let u = url.get_ref();
         if !(u.starts_with("https://") || u.starts_with("http://") || u.starts_with('/'))
             || u.contains('#')
@@ -207,9 +268,30 @@ fn build(l: &mut Linter<'_>, raw: RawCatalog) -> Option<Catalog> {
             );
         }
     }
-    let envelope = lint_envelope(l, raw.envelope.into_inner());
-    let request_id = lint_request_id(l, raw.request_id);
-    let codes = lint_codes(l, &raw.code);
+    let envelope = match raw.envelope {
+        Some((o, envelope)) => {
+            l.cur = o;
+            lint_envelope(l, envelope.into_inner())
+        }
+        None => {
+            l.cur = 0;
+            l.error(
+                (0, 0),
+                "the catalog has no [envelope]",
+                format!("add an [envelope] with the JSON `body` of every error (docs/catalog-format.md){start_here}"),
+            );
+            None
+        }
+    };
+    let request_id = match raw.request_id {
+        Some((o, request_id)) => {
+            l.cur = o;
+            lint_request_id(l, Some(request_id))
+        }
+        None => lint_request_id(l, None),
+    };
+    let codes = lint_codes(l, &raw.codes);
+    l.cur = 0;
 
     let (envelope, codes) = (envelope?, codes?);
     let mut index = HashMap::new();
@@ -220,45 +302,18 @@ fn build(l: &mut Linter<'_>, raw: RawCatalog) -> Option<Catalog> {
             by_condition.entry(*cond).or_insert(i);
         }
     }
-    for cond in Condition::ALL {
-        if !by_condition.contains_key(cond) {
-            let wanted = cond.statuses()[0];
-            let mut candidates: Vec<&str> = codes
-                .iter()
-                .filter(|c| cond.statuses().contains(&c.status))
-                .map(|c| c.code.as_str())
-                .collect();
-            candidates.dedup();
-            let help = if candidates.is_empty() {
-                format!(
-                    "add a code with status {} and `conditions = [\"{}\"]`",
-                    wanted,
-                    cond.name()
-                )
-            } else {
-                format!(
-                    "add \"{}\" to the `conditions` of one of: {}",
-                    cond.name(),
-                    candidates.join(", ")
-                )
-            };
-            l.diags.push(
-                Diagnostic::error(
-                    (0, 0),
-                    format!(
-                        "condition `{}` ({}) is not mapped to any code",
-                        cond.name(),
-                        cond.summary()
-                    ),
-                )
-                .help(help),
-            );
-        }
+    let unmapped: Vec<Condition> = Condition::ALL
+        .iter()
+        .copied()
+        .filter(|c| !by_condition.contains_key(c))
+        .collect();
+    if !unmapped.is_empty() {
+        unmapped_error(l, &unmapped, &codes, &raw.dropped, start_here);
     }
     Some(Catalog {
-        name: raw.name.into_inner(),
+        name: raw.name.map(|(_, n)| n.into_inner())?,
         description: raw.description,
-        doc_url: raw.doc_url.map(Spanned::into_inner),
+        doc_url: raw.doc_url.map(|(_, u)| u.into_inner()),
         version: raw.version,
         envelope,
         request_id: request_id.unwrap_or_default(),
@@ -266,6 +321,76 @@ fn build(l: &mut Linter<'_>, raw: RawCatalog) -> Option<Catalog> {
         index,
         by_condition,
     })
+}
+
+/// One problem for every condition no code answers, with the way to map them.
+fn unmapped_error(
+    l: &mut Linter<'_>,
+    unmapped: &[Condition],
+    codes: &[CodeDef],
+    dropped: &[(Condition, String)],
+    start_here: &str,
+) {
+    let message = match unmapped {
+        [one] => format!(
+            "condition `{}` ({}) is not mapped to any code",
+            one.name(),
+            one.summary()
+        ),
+        many => format!(
+            "{} conditions are not mapped to any code: {}",
+            many.len(),
+            many.iter()
+                .map(|c| format!("{} ({})", c.name(), c.statuses()[0]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut help = match unmapped {
+        [one] => {
+            let mut candidates: Vec<&str> = codes
+                .iter()
+                .filter(|c| one.statuses().contains(&c.status))
+                .map(|c| c.code.as_str())
+                .collect();
+            candidates.dedup();
+            if candidates.is_empty() {
+                format!(
+                    "add a code with status {} and `conditions = [\"{}\"]`",
+                    one.statuses()[0],
+                    one.name()
+                )
+            } else {
+                format!(
+                    "add \"{}\" to the `conditions` of one of: {}",
+                    one.name(),
+                    candidates.join(", ")
+                )
+            }
+        }
+        _ => "map each to a code whose status it allows, with `conditions = [...]` in that [[code]] (the table in docs/catalog-format.md#conditions)".to_owned(),
+    };
+    help.push_str(start_here);
+    if !start_here.is_empty() && unmapped.len() > 1 {
+        help.push_str(", which maps them all");
+    }
+    // A base code replaced by this file without its conditions.
+    let mut replaced: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (cond, code) in dropped.iter().filter(|(c, _)| unmapped.contains(c)) {
+        match replaced.iter_mut().find(|(c, _)| c == code) {
+            Some((_, conds)) => conds.push(cond.name()),
+            None => replaced.push((code, vec![cond.name()])),
+        }
+    }
+    for (code, conds) in replaced {
+        help.push_str(&format!(
+            "; `{code}` answered {} in the catalog this one extends: list {} in the `conditions` of this file's `{code}`",
+            conds.join(", "),
+            if conds.len() == 1 { "it" } else { "them" }
+        ));
+    }
+    l.diags
+        .push((0, Diagnostic::error((0, 0), message).help(help)));
 }
 
 /// Parses a JSON template held in a TOML string, reporting syntax errors at their real line.
@@ -536,8 +661,9 @@ fn toml_to_json(v: &toml::Value) -> Option<Value> {
     }
 }
 
-fn lint_codes(l: &mut Linter<'_>, raw: &[Spanned<RawCode>]) -> Option<Vec<CodeDef>> {
+fn lint_codes(l: &mut Linter<'_>, raw: &[(usize, Spanned<RawCode>)]) -> Option<Vec<CodeDef>> {
     if raw.is_empty() {
+        l.cur = 0;
         l.error(
             (0, 0),
             "the catalog declares no codes",
@@ -545,12 +671,14 @@ fn lint_codes(l: &mut Linter<'_>, raw: &[Spanned<RawCode>]) -> Option<Vec<CodeDe
         );
         return None;
     }
+    // Where each was first seen: its file (layer) and line.
     let mut seen: HashMap<&str, (usize, usize)> = HashMap::new();
     let mut mapped: HashMap<Condition, (String, (usize, usize))> = HashMap::new();
     let mut fallbacks: HashMap<i64, (String, (usize, usize))> = HashMap::new();
     let mut out = Vec::with_capacity(raw.len());
 
-    for rc in raw {
+    for (origin, rc) in raw {
+        l.cur = *origin;
         let rc = rc.get_ref();
         let code = rc.code.get_ref();
         let code_pos = l.at(&rc.code);
@@ -565,17 +693,17 @@ fn lint_codes(l: &mut Linter<'_>, raw: &[Spanned<RawCode>]) -> Option<Vec<CodeDe
                 "use letters, digits, `_`, `-` and `.` only (it is an anchor and a JSON value)",
             );
         }
-        if let Some(first) = seen.get(code.as_str()) {
+        if let Some(&(o, line)) = seen.get(code.as_str()) {
             l.error(
                 code_pos,
                 format!(
-                    "duplicate code `{code}` (first declared at line {})",
-                    first.0
+                    "duplicate code `{code}` (first declared at {})",
+                    l.line_in(o, line)
                 ),
                 "each code must be declared once; remove or rename this one",
             );
         } else {
-            seen.insert(code, code_pos);
+            seen.insert(code, (*origin, code_pos.0));
         }
 
         let status = *rc.status.get_ref();
@@ -636,21 +764,22 @@ fn lint_codes(l: &mut Linter<'_>, raw: &[Spanned<RawCode>]) -> Option<Vec<CodeDe
             match cs.get_ref().parse::<Condition>() {
                 Err(_) => {
                     let names: Vec<&str> = Condition::ALL.iter().map(|c| c.name()).collect();
-                    let help = match closest(cs.get_ref(), &names) {
+                    let help = match crate::suggest::closest(cs.get_ref(), &names) {
                         Some(near) => format!("did you mean `{near}`?"),
                         None => format!("conditions are: {}", names.join(", ")),
                     };
                     l.error(p, format!("unknown condition `{}`", cs.get_ref()), help);
                 }
                 Ok(cond) => {
-                    if let Some((other, at)) = mapped.get(&cond) {
+                    if let Some((other, (o, line))) = mapped.get(&cond) {
+                        let at = l.line_in(*o, *line);
                         l.error(
                             p,
-                            format!("condition `{cond}` is mapped twice: to `{other}` (line {}) and to `{code}`", at.0),
+                            format!("condition `{cond}` is mapped twice: to `{other}` ({at}) and to `{code}`"),
                             "a condition answers with exactly one code; remove one of the two",
                         );
                     } else {
-                        mapped.insert(cond, (code.clone(), p));
+                        mapped.insert(cond, (code.clone(), (*origin, p.0)));
                     }
                     if (400..=599).contains(&status) && !cond.statuses().contains(&(status as u16))
                     {
@@ -800,14 +929,17 @@ fn lint_codes(l: &mut Linter<'_>, raw: &[Spanned<RawCode>]) -> Option<Vec<CodeDe
 
         if let Some(fb) = rc.fallback.as_ref().filter(|f| *f.get_ref()) {
             let p = l.at(fb);
-            if let Some((other, at)) = fallbacks.get(&status) {
+            if let Some((other, (o, line))) = fallbacks.get(&status) {
+                let at = l.line_in(*o, *line);
                 l.error(
                     p,
-                    format!("`{code}` and `{other}` (line {}) are both the fallback for status {status}", at.0),
+                    format!(
+                        "`{code}` and `{other}` ({at}) are both the fallback for status {status}"
+                    ),
                     "mark one code per status as `fallback = true`",
                 );
             } else {
-                fallbacks.insert(status, (code.clone(), p));
+                fallbacks.insert(status, (code.clone(), (*origin, p.0)));
             }
         }
 
@@ -831,29 +963,4 @@ fn lint_codes(l: &mut Linter<'_>, raw: &[Spanned<RawCode>]) -> Option<Vec<CodeDe
         });
     }
     Some(out)
-}
-
-/// The candidate within edit distance 2 of `word`, if any.
-fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(word, c), *c))
-        .filter(|(d, _)| *d <= 2)
-        .min()
-        .map(|(_, c)| c)
-}
-
-/// Levenshtein distance over bytes (names are ASCII).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }

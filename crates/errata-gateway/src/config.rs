@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use errata_core::{Catalog, Diagnostic, Diagnostics, LineIndex};
+use errata_core::schema::{Document, Examples, Shape};
+use errata_core::{Catalog, Diagnostic, Diagnostics};
 use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
@@ -290,20 +291,72 @@ fn yes() -> bool {
 /// The default SQLite store: a file in the working directory.
 pub const DEFAULT_STORE: &str = "sqlite://errata-keys.db";
 
+/// Example values that type errors quote ("a string like \"127.0.0.1:8080\"").
+pub const EXAMPLES: Examples<'static> = &[
+    ("listen", "\"127.0.0.1:8080\""),
+    ("upstream", "\"http://127.0.0.1:3000\""),
+    ("upstream_ca", "\"ca.pem\""),
+    ("catalog", "\"catalogs/klayrai.toml\""),
+    ("store", "\"sqlite://errata-keys.db\""),
+    ("counters", "\"memory://\""),
+    ("key_prefix", "\"klyr\""),
+    ("key_headers", "[\"authorization\", \"x-api-key\"]"),
+    ("trusted_proxies", "[\"10.0.0.0/8\"]"),
+    ("trusted_request_id_header", "\"x-request-id\""),
+    ("errors_path", "\"/errors\""),
+    ("workers", "2"),
+    ("max_connections", "10000"),
+    ("tls.cert", "\"cert.pem\""),
+    ("tls.key", "\"key.pem\""),
+    ("timeouts.connect_ms", "2000"),
+    ("timeouts.response_ms", "30000"),
+    ("key_cache.capacity", "100000"),
+    ("limits.default_plan", "\"free\""),
+    ("limits.content_types", "[\"application/json\"]"),
+    ("limits.rate", "100"),
+    ("limits.per_seconds", "60"),
+    ("plans.*.features", "[\"exports\"]"),
+    ("plans.*.rate", "100"),
+    ("routes.path", "\"/v1/reports\""),
+    ("routes.methods", "[\"GET\", \"POST\"]"),
+    ("routes.scopes", "[\"reports:read\"]"),
+    ("routes.plans", "[\"pro\"]"),
+    ("routes.content_types", "[\"application/json\"]"),
+    ("idempotency.header", "\"Idempotency-Key\""),
+    ("request_log.success_sample", "0.1"),
+];
+
 impl Config {
+    /// What the gateway's keys and the state's sections may hold, traced from the types that
+    /// read them: unknown keys and wrong types are found against it.
+    pub fn shape() -> Shape {
+        Shape::of::<RawConfig>()
+    }
+
     /// Validates config source, collecting every problem of the gateway's keys and the state's
-    /// sections. The `errata` binary's `Config` reads the whole file (the admin side's sections
-    /// too) and calls this.
+    /// sections: unknown keys (with the nearest known one), wrong types, and wrong values. The
+    /// `errata` binary's `Config` checks the whole file (the admin side's sections too) and
+    /// calls [`Config::from_document`].
     pub fn from_toml(src: &str, base: &Path) -> Result<Config, Diagnostics> {
-        let lines = LineIndex::new(src);
-        let at = |off: usize| lines.position(src, off);
-        let raw: RawConfig = toml::from_str(src).map_err(|e| {
-            let pos = e.span().map_or((0, 0), |s| at(s.start));
-            Diagnostics(vec![
-                Diagnostic::error(pos, e.message().trim().to_owned())
-                    .help("see docs/gateway-config.md for the keys and their types"),
-            ])
-        })?;
+        let mut doc = Document::parse(src).map_err(|d| Diagnostics(vec![d]))?;
+        let mut problems = doc.check(&Config::shape(), EXAMPLES);
+        let result = Config::from_document(&doc, base);
+        let mut all = match result {
+            Ok(c) if problems.is_empty() => return Ok(c),
+            Ok(_) => Diagnostics(Vec::new()),
+            Err(d) => d,
+        };
+        problems.append(&mut all.0);
+        let mut d = Diagnostics(problems);
+        d.sort();
+        Err(d)
+    }
+
+    /// Validates the gateway's keys of a parsed file (checked against [`Config::shape`], with
+    /// what that refused left out): every wrong value, each at its line.
+    pub fn from_document(doc: &Document<'_>, base: &Path) -> Result<Config, Diagnostics> {
+        let at = |off: usize| doc.position(off);
+        let raw: RawConfig = doc.deserialize().map_err(Diagnostics)?;
         let mut diags = Vec::new();
         let mut err = |pos: (usize, usize), msg: String, help: &str| {
             diags.push(Diagnostic::error(pos, msg).help(help.to_owned()));
@@ -355,6 +408,7 @@ impl Config {
                 .ok()
         });
 
+        let mut catalog_problems = Vec::new();
         let (catalog, catalog_path) = match &raw.catalog {
             None => (Catalog::builtin().clone(), None),
             Some(p) => {
@@ -362,15 +416,17 @@ impl Config {
                 match Catalog::from_file(&path) {
                     Ok(c) => (c, Some(path)),
                     Err(d) => {
+                        let file = path.display().to_string();
                         err(
                             at(p.span().start),
-                            format!(
-                                "catalog `{}` is not usable:\n{}",
-                                path.display(),
-                                d.render(&path.display().to_string())
-                            ),
-                            "fix the catalog (`errata catalog check FILE`) or point at another",
+                            format!("catalog `{file}` is not a valid catalog"),
+                            &format!("fix it (`errata catalog check {file}`), or point at another"),
                         );
+                        // The catalog's own problems, each in its file, after the config's.
+                        catalog_problems.extend(d.0.into_iter().map(|d| match d.file {
+                            Some(_) => d,
+                            None => d.in_file(file.clone()),
+                        }));
                         (Catalog::builtin().clone(), None)
                     }
                 }
@@ -674,8 +730,9 @@ impl Config {
         }
 
         if !diags.is_empty() {
+            diags.extend(catalog_problems);
             let mut d = Diagnostics(diags);
-            d.0.sort_by_key(|d| (d.line == 0, d.line, d.column));
+            d.sort();
             return Err(d);
         }
         Ok(Config {
@@ -756,8 +813,9 @@ mod tests {
         let off = Config::from_toml("check_upstream_errors = false\n", base).unwrap();
         assert!(!off.check_upstream_errors);
         let err = Config::from_toml("\ncheck_upstream_errors = \"no\"\n", base).unwrap_err();
-        let text = err.render("errata.toml");
-        assert!(text.contains("errata.toml:2:"), "{text}");
-        assert!(text.contains("bool"), "{text}");
+        assert_eq!(
+            err.render("errata.toml"),
+            "errata.toml:2:25: error: `check_upstream_errors` must be true or false, not `\"no\"`\n  help: write `check_upstream_errors = true` or `check_upstream_errors = false`, without quotes"
+        );
     }
 }

@@ -152,15 +152,7 @@ fn check(files: &[PathBuf]) -> ExitCode {
     let mut failed = false;
     for path in files {
         let name = path.display().to_string();
-        let src = match std::fs::read_to_string(path) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("{name}: error: cannot read: {e}");
-                failed = true;
-                continue;
-            }
-        };
-        let (catalog, diags) = errata_core::check(&src);
+        let (catalog, diags) = errata_core::check_file(path);
         if !diags.0.is_empty() {
             eprintln!("{}", diags.render(&name));
         }
@@ -206,16 +198,10 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// Loads a catalog, or returns every problem as the error message.
+/// Loads a catalog (and the catalogs it extends), or returns every problem, rendered as
+/// `file:line:column: error: ...`, as the error message.
 fn load(path: &Path) -> Result<Catalog, String> {
-    let name = path.display().to_string();
-    let src = std::fs::read_to_string(path).map_err(|e| format!("cannot read {name}: {e}"))?;
-    Catalog::from_toml(&src).map_err(|d| {
-        format!(
-            "{name} is not a valid catalog:\n{}\n(run `errata catalog check {name}`)",
-            d.render(&name)
-        )
-    })
+    Catalog::from_file(path).map_err(|d| d.render(&path.display().to_string()))
 }
 
 fn load_or_builtin(path: Option<&Path>) -> Result<Catalog, String> {

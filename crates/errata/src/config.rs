@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use errata_admin::config::{AdminConfig, PortalConfig};
-use errata_core::{Diagnostic, Diagnostics, LineIndex};
+use errata_core::schema::{Document, Shape};
+use errata_core::{Diagnostic, Diagnostics};
 use errata_gateway::config::{RawTls, listener_tls, socket_addr};
 use errata_gateway::tls::TlsFiles;
 use serde::Deserialize;
@@ -27,8 +28,8 @@ pub struct Config {
     pub portal: PortalConfig,
 }
 
-/// The admin side's sections; the gateway's keys are read (and unknown keys refused) by
-/// errata-gateway.
+/// The admin side's sections; the gateway's keys are read by errata-gateway. The whole file is
+/// checked at once against both (`RawSides` replaces the gateway's placeholders for these).
 #[derive(Deserialize)]
 struct RawSides {
     #[serde(default)]
@@ -46,6 +47,16 @@ struct RawAdmin {
     tls: Option<Spanned<RawTls>>,
 }
 
+/// Example values of the admin side's keys, for type errors.
+const ADMIN_EXAMPLES: errata_core::schema::Examples<'static> = &[
+    ("admin.listen", "\"127.0.0.1:8081\""),
+    ("admin.token_env", "\"ERRATA_ADMIN_TOKEN\""),
+    ("admin.tls.cert", "\"cert.pem\""),
+    ("admin.tls.key", "\"key.pem\""),
+    ("portal.secret_env", "\"ERRATA_PORTAL_SECRET\""),
+    ("portal.public_url", "\"https://console.example.com\""),
+];
+
 impl Config {
     /// The embedded defaults: no file needed.
     pub fn embedded() -> Config {
@@ -53,6 +64,7 @@ impl Config {
     }
 
     /// Reads and validates a config file; relative paths in it resolve against its folder.
+    /// The error is every problem rendered, one `file:line:column: error: ...` each.
     pub fn from_file(path: &Path) -> Result<Config, String> {
         let src = std::fs::read_to_string(path)
             .map_err(|e| format!("{}: error: cannot read: {e}", path.display()))?;
@@ -60,20 +72,24 @@ impl Config {
         Config::from_toml(&src, base).map_err(|d| d.render(&path.display().to_string()))
     }
 
-    /// Validates config source, collecting every problem of every section.
+    /// Validates config source, collecting every problem of every section: unknown keys and
+    /// sections (with the nearest known name), wrong types, then wrong values.
     pub fn from_toml(src: &str, base: &Path) -> Result<Config, Diagnostics> {
-        let lines = LineIndex::new(src);
-        let at = |off: usize| lines.position(src, off);
-        let raw: RawSides = toml::from_str(src).map_err(|e| {
-            let pos = e.span().map_or((0, 0), |s| at(s.start));
-            Diagnostics(vec![
-                Diagnostic::error(pos, e.message().trim().to_owned())
-                    .help("see docs/gateway-config.md for the keys and their types"),
-            ])
-        })?;
-        let gateway = errata_gateway::config::Config::from_toml(src, base);
+        let mut doc = Document::parse(src).map_err(|d| Diagnostics(vec![d]))?;
+        let mut shape = errata_gateway::config::Config::shape();
+        shape.merge(Shape::of::<RawSides>());
+        let examples = [errata_gateway::config::EXAMPLES, ADMIN_EXAMPLES].concat();
+        let mut diags = doc.check(&shape, &examples);
+        let at = |off: usize| doc.position(off);
+        let raw: RawSides = match doc.deserialize() {
+            Ok(raw) => raw,
+            Err(d) => {
+                diags.extend(d);
+                return Err(sorted(diags));
+            }
+        };
+        let gateway = errata_gateway::config::Config::from_document(&doc, base);
 
-        let mut diags = Vec::new();
         let mut err = |pos: (usize, usize), msg: String, help: &str| {
             diags.push(Diagnostic::error(pos, msg).help(help.to_owned()));
         };
@@ -140,8 +156,10 @@ impl Config {
     }
 }
 
-/// Problems in the order of the file; those without a line last.
-fn sorted(mut diags: Vec<Diagnostic>) -> Diagnostics {
-    diags.sort_by_key(|d| (d.line == 0, d.line, d.column));
-    Diagnostics(diags)
+/// Problems in the order of the file, those without a line last, then those of the catalog it
+/// names.
+fn sorted(diags: Vec<Diagnostic>) -> Diagnostics {
+    let mut d = Diagnostics(diags);
+    d.sort();
+    d
 }

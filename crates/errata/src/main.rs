@@ -31,8 +31,22 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("error: {message}");
+            if already_an_error(&message) {
+                eprintln!("{message}");
+            } else {
+                eprintln!("error: {message}");
+            }
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether a message already says where it is and that it is an error: problems rendered as
+/// `file:line:column: error: ...` (a config or catalog file) are printed as they are, every
+/// other message gets `error: ` in front, so that each problem reads `error:` once.
+fn already_an_error(message: &str) -> bool {
+    message
+        .lines()
+        .next()
+        .is_some_and(|first| first.contains(": error: "))
 }
