@@ -8,7 +8,7 @@ use errata_store::db::{KeyRecord, NewKey};
 use errata_store::keys::Environment;
 use errata_store::plans::Limits;
 
-use crate::gateway_cli::{StoreArgs, load_config, runtime};
+use crate::gateway_cli::{StoreArgs, open_store_for, runtime};
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
@@ -125,11 +125,7 @@ pub fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
             | KeysCommand::Revoke { at, .. }
             | KeysCommand::Rotate { at, .. } => at,
         };
-        let mut cfg = load_config(at.config.as_deref())?;
-        if let Some(url) = &at.store {
-            cfg.gateway.store_url = url.clone();
-        }
-        let store = errata::serve::open_store(&cfg.gateway.store_url).await?;
+        let (cfg, store) = open_store_for(at, matches!(cmd, KeysCommand::Create(_))).await?;
         let now = manage::now_secs();
         match cmd {
             KeysCommand::Create(c) => {

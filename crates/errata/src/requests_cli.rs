@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use errata_store::db;
 
-use crate::gateway_cli::{StoreArgs, load_config, runtime};
+use crate::gateway_cli::{StoreArgs, open_store_for, runtime};
 
 #[derive(Subcommand, Debug)]
 pub enum RequestsCommand {
@@ -24,7 +24,8 @@ pub enum RequestsCommand {
         /// Only this key's requests.
         #[arg(long = "key-id")]
         key_id: Option<String>,
-        /// Only answers with this catalog code (e.g. `rate_limited`).
+        /// Only answers with this catalog code, as their bodies carry it (e.g.
+        /// `rate_limit_exceeded`, the built-in catalog's code for a rate limit).
         #[arg(long)]
         code: Option<String>,
         /// A status (`429`) or a class (`4xx`).
@@ -85,11 +86,7 @@ pub fn requests(cmd: RequestsCommand) -> Result<ExitCode, String> {
     let rt = runtime()?;
     rt.block_on(async move {
         let (RequestsCommand::Show { at, .. } | RequestsCommand::List { at, .. }) = &cmd;
-        let mut cfg = load_config(at.config.as_deref())?;
-        if let Some(url) = &at.store {
-            cfg.gateway.store_url = url.clone();
-        }
-        let store = errata::serve::open_store(&cfg.gateway.store_url).await?;
+        let (_, store) = open_store_for(at, false).await?;
         match cmd {
             RequestsCommand::Show { id, .. } => {
                 let r = store
@@ -147,4 +144,3 @@ pub fn requests(cmd: RequestsCommand) -> Result<ExitCode, String> {
         Ok(ExitCode::SUCCESS)
     })
 }
-

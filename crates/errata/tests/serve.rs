@@ -1,6 +1,8 @@
 //! `errata serve` and `errata keys` as processes: a key created with the CLI works against a
 //! running gateway at once and, revoked, fails within the revocation bound; logs never hold the
-//! key; SIGTERM drains in-flight requests.
+//! key; SIGTERM drains in-flight requests; an upstream that does not answer is warned of at
+//! start and answered with the catalog's 502; a read of a store that does not exist says so
+//! and makes no file.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -262,5 +264,153 @@ async fn sigterm_drains_in_flight_requests() {
         client.get(format!("{}/ok", gw.base)).send().await.is_err(),
         "no longer accepting"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A loopback address where nothing listens (a port just bound and let go).
+fn closed_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn serve_warns_of_an_upstream_that_does_not_answer_and_serves_502s() {
+    let dir = temp_dir("serve-no-upstream");
+    let upstream = closed_port();
+    let cfg = config(&dir, &upstream);
+    let gw = serve(&cfg);
+    let mut warning = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while warning.len() < 2 && Instant::now() < deadline {
+        if let Ok(l) = gw.stderr.recv_timeout(Duration::from_millis(100))
+            && (!warning.is_empty() || l.starts_with("warning: "))
+        {
+            warning.push(l);
+        }
+    }
+    assert_eq!(
+        warning,
+        [
+            format!(
+                "warning: nothing answers at {upstream} yet; requests will get 502 bad_gateway until it does."
+            ),
+            "  Start it, or point `upstream` in the config at it.".to_owned(),
+        ]
+    );
+
+    // Still serving: a request with a key gets the catalog's 502.
+    let out = keys(
+        &cfg,
+        &["create", "--tenant", "acme", "--name", "early", "--json"],
+    );
+    let secret = serde_json::from_str::<serde_json::Value>(&out).unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = reqwest::Client::new()
+        .get(format!("{}/ok", gw.base))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 502);
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"error": {
+            "code": "bad_gateway",
+            "type": "api_error",
+            "message": "The upstream service could not be reached or sent an invalid response. Please try again.",
+            "param": null,
+            "request_id": id,
+            // No public_url: the link derives from the address the gateway listens on.
+            "doc_url": format!("{}/errors#bad_gateway", gw.base)
+        }})
+    );
+    drop(gw);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn serve_says_nothing_of_an_upstream_that_answers() {
+    let dir = temp_dir("serve-upstream-up");
+    let cfg = config(&dir, &upstream());
+    let gw = serve(&cfg);
+    // The warning would come right after the start-up text; give it a moment to show.
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < deadline {
+        if let Ok(l) = gw.stderr.recv_timeout(Duration::from_millis(100)) {
+            assert!(!l.contains("nothing answers"), "{l}");
+        }
+    }
+    drop(gw);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `errata ARGS` in `dir`, with no config: the embedded default store, `./errata-keys.db`.
+fn errata_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    errata().args(args).current_dir(dir).output().unwrap()
+}
+
+#[test]
+fn reads_of_a_store_that_does_not_exist_say_so_and_make_no_file() {
+    let dir = temp_dir("no-store");
+    let help = "  help: `errata serve` and `errata keys create` make it; the demo keeps its state in the file its start-up text names, while it runs. Pass --store sqlite://FILE or --config FILE to use another store\n";
+    for args in [
+        &["keys", "list"][..],
+        &["keys", "show", "key_0123456789abcdef"],
+        &["keys", "revoke", "key_0123456789abcdef"],
+        &["keys", "rotate", "key_0123456789abcdef"],
+        &["requests", "show", "req_0123456789abcdefghijklmn"],
+        &["requests", "list"],
+    ] {
+        let o = errata_in(&dir, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "", "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr),
+            format!(
+                "error: no store at ./errata-keys.db (the default store), and this command does not make one\n{help}"
+            ),
+            "{args:?}"
+        );
+    }
+    let o = errata_in(&dir, &["keys", "list", "--store", "sqlite://elsewhere.db"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!(
+            "error: no store at ./elsewhere.db (the store --store names), and this command does not make one\n{help}"
+        )
+    );
+    let cfg = dir.join("errata.toml");
+    std::fs::write(&cfg, "store = \"sqlite://keys.db\"\n").unwrap();
+    let o = errata_in(&dir, &["requests", "list", "--config", "errata.toml"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!(
+            "error: no store at ./keys.db (the store of errata.toml), and this command does not make one\n{help}"
+        )
+    );
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["errata.toml"], "no file made by a read");
+
+    // Creating a key makes the store; then the reads find it.
+    let o = errata_in(
+        &dir,
+        &["keys", "create", "--tenant", "acme", "--name", "first"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.join("errata-keys.db").is_file());
+    let o = errata_in(&dir, &["requests", "list"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "no records\n");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -14,8 +14,8 @@ struct Args {
     /// The error catalog (default: errata's built-in catalog).
     #[arg(long, value_name = "FILE")]
     catalog: Option<PathBuf>,
-    /// Where to listen.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    /// Where to listen; by default where a plain `errata serve` sends its requests.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
     /// The SQLite database.
     #[arg(long, value_name = "URL", default_value = "sqlite::memory:")]

@@ -33,9 +33,28 @@ impl SqliteStore {
     /// holds the file), and only then does the pool open; WAL is a property of the file, so the
     /// pool's connections find it set. Migrations racing with another process's are retried.
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(url, true).await
+    }
+
+    /// Opens the database only where its file exists: a missing file is an error, never a
+    /// new database (for commands that only read).
+    pub async fn open_existing(url: &str) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(url, false).await
+    }
+
+    /// The database file a `sqlite:` URL names; `None` for an in-memory database.
+    pub fn file(url: &str) -> Option<std::path::PathBuf> {
+        if url.contains(":memory:") {
+            return None;
+        }
+        let opts = SqliteConnectOptions::from_str(url).ok()?;
+        Some(opts.get_filename().to_owned())
+    }
+
+    async fn open_with(url: &str, create: bool) -> Result<SqliteStore, StoreError> {
         let memory = url.contains(":memory:");
         let opts = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
+            .create_if_missing(create || memory)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             // A flush of the request log writes thousands of rows in one transaction: a page
