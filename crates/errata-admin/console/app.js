@@ -3,7 +3,8 @@
 // The console (admin listener, `/`) and a tenant's portal (`/portal/...`) are the same pages;
 // only the API they call and how they authenticate differ (see `MODE`). Routes live in the
 // location hash (`#/keys`, `#/usage`, `#/requests/ID`, `#/errors`), so no secret ever sits in a
-// URL: the admin token and the portal's session token travel only in headers.
+// URL: the admin token and the portal's session token travel only in headers. The console alone
+// has the all-tenants overview (`/console/overview`).
 "use strict";
 
 (() => {
@@ -182,6 +183,7 @@
 
   const PAGES = [
     ["keys", "API keys"],
+    ...(PORTAL ? [] : [["overview", "Overview"]]),
     ["usage", "Usage"],
     ["requests", "Request lookup"],
     ["errors", "Error reference"],
@@ -253,6 +255,7 @@
     };
     try {
       if (page === "keys") await keysPage(view, params);
+      else if (page === "overview" && !PORTAL) await overviewPage(view, params);
       else if (page === "usage") await usagePage(view, params);
       else if (page === "requests") await requestsPage(view, parts[1], params);
       else if (page === "errors") await errorsPage(view, params);
@@ -470,7 +473,7 @@
           {},
           link("usage" + query({ key_id: k.id }), { class: "button small", "data-action": "usage" }, "Usage"),
           editable ? h("button.small", { type: "button", "data-action": "edit", onclick: () => keyDialog(k, null) }, "Edit") : null,
-          editable ? h("button.small", { type: "button", "data-action": "rotate", onclick: () => rotateKey(k) }, "Rotate") : null,
+          status === "active" ? h("button.small", { type: "button", "data-action": "rotate", onclick: () => rotateKey(k) }, "Rotate") : null,
           editable ? h("button.small.danger", { type: "button", "data-action": "revoke", onclick: () => revokeKey(k) }, "Revoke") : null
         )
       )
@@ -712,7 +715,18 @@
         "usage",
         head,
         form,
-        h("div.panel", {}, h("div.empty", { id: "usage-pick" }, h("strong", {}, "Pick a tenant or a key"), "Usage is shown for one tenant or one key at a time."))
+        h(
+          "div.panel",
+          {},
+          h(
+            "div.empty",
+            { id: "usage-pick" },
+            h("strong", {}, "Pick a tenant or a key"),
+            "Usage is shown for one tenant or one key at a time; every tenant at once is the ",
+            link("overview", {}, "overview"),
+            "."
+          )
+        )
       );
       return;
     }
@@ -855,11 +869,29 @@
       );
     };
     if (!limits.length) {
-      return h("div.panel.stat", { id: "limit-state" }, h("span.label", {}, "Limit state"), h("span.value", {}, "—"), h("span.note", {}, "Shown once a key has been used since the gateway started."));
+      return h(
+        "div.panel.stat",
+        { id: "limit-state", "data-state": "unused" },
+        h("span.label", {}, "Limit state"),
+        h("span.value", {}, "—"),
+        h("span.note", {}, "Not used since the gateway started: shown after its next request.")
+      );
+    }
+    // Keys whose last request counted no rate or quota: their plan (and the key) set none.
+    const unlimited = limits.every((l) => !l.rate && !l.quota);
+    if (unlimited) {
+      return h(
+        "div.panel.stat",
+        { id: "limit-state", "data-state": "no-limits" },
+        h("span.label", {}, "Limit state"),
+        h("span.value", {}, "No limits"),
+        h("span.note", {}, limits.length > 1 ? "No limits on these keys' plans: no rate or monthly quota." : "No limits on this plan: no rate or monthly quota."),
+        h("span.note", {}, `As of ${fmtTime(Math.max(...limits.map((l) => l.observed_at)))}`)
+      );
     }
     return h(
       "div.panel.stat",
-      { id: "limit-state" },
+      { id: "limit-state", "data-state": "limited" },
       h("span.label", {}, "Limit state"),
       limits.slice(0, 3).map((l) =>
         h(
@@ -868,10 +900,159 @@
           limits.length > 1 ? h("div.mono.muted", {}, l.key_id) : null,
           state("Rate", l.rate),
           state("Monthly quota", l.quota),
-          !l.rate && !l.quota ? h("span.note", {}, "No rate or quota limit.") : null
+          !l.rate && !l.quota ? h("span.note", {}, "No limits on this plan.") : null
         )
       ),
       h("span.note", {}, `As of ${fmtTime(Math.max(...limits.map((l) => l.observed_at)))}`)
+    );
+  }
+
+  // ---------- overview (console only) ----------
+
+  async function overviewPage(view, params) {
+    const step = STEPS[params.get("step")] ? params.get("step") : "hour";
+    const form = h(
+      "form.panel.filters",
+      {
+        id: "overview-filters",
+        onsubmit: (ev) => {
+          ev.preventDefault();
+          go("overview" + query({ step: new FormData(ev.target).get("step") }));
+        },
+      },
+      h("label", {}, "Range", h("select", { name: "step" }, RANGES.map(([id, label]) => h("option", { value: id, selected: id === step }, label)))),
+      h("button", { type: "submit" }, "Show")
+    );
+    const head = pageHead("Overview", "Every tenant", h("button", { id: "refresh", type: "button", onclick: () => route() }, "Refresh"));
+    const o = await api("GET", "/usage/overview" + query({ step }));
+    const page = view("overview", head, form);
+    renderOverview(page, o, step);
+  }
+
+  function renderOverview(page, o, step) {
+    const totals = o.totals || { total: 0, status: {}, codes: {} };
+    const status = totals.status || {};
+    const span = `${fmtTime(o.since)} – ${fmtTime(o.until).slice(11)}`;
+    const none = o.no_tenant || { total: 0, errors: 0 };
+    page.append(
+      h(
+        "div.grid3",
+        {},
+        h("div.panel.stat", {}, h("span.label", {}, "Requests"), h("span.value", { id: "overview-total" }, fmtNum(totals.total)), h("span.note", {}, span)),
+        h(
+          "div.panel.stat",
+          {},
+          h("span.label", {}, "Errors"),
+          h("span.value", { id: "overview-errors" }, fmtNum(o.errors)),
+          h(
+            "span.note",
+            { id: "overview-error-split" },
+            `${fmtNum(status["4xx"] || 0)} 4xx · ${fmtNum(status["5xx"] || 0)} 5xx`,
+            totals.total ? ` · ${((o.errors / totals.total) * 100).toFixed(1)}% of requests` : ""
+          )
+        ),
+        h(
+          "div.panel.stat",
+          {},
+          h("span.label", {}, "Tenants"),
+          h("span.value", { id: "overview-tenants" }, fmtNum(o.tenants)),
+          h("span.note", { id: "overview-no-tenant" }, `${fmtNum(none.total)} request${none.total === 1 ? "" : "s"} with no known key`)
+        )
+      )
+    );
+    if (!totals.total) {
+      page.append(
+        h("div.panel", {}, h("div.empty", { id: "overview-empty" }, h("strong", {}, "No requests in this range"), "Requests show here within a few seconds of being made."))
+      );
+      return;
+    }
+    const buckets = o.buckets || [];
+    const classes = ["2xx", "3xx", "4xx", "5xx"].filter((c) => status[c]);
+    const byClass = h("canvas", { id: "overview-chart" });
+    page.append(h("div.panel", {}, h("h2", {}, "Requests by outcome"), h("div.chart-box", {}, byClass)));
+    charts.push(
+      new Chart(byClass, {
+        type: "bar",
+        data: {
+          labels: buckets.map((b) => bucketLabel(b.t, step)),
+          datasets: classes.map((c) => ({ label: c, data: buckets.map((b) => (b.status || {})[c] || 0), backgroundColor: CLASS_COLORS[c] })),
+        },
+        options: {
+          responsive: true,
+          maintainAspectRatio: false,
+          animation: false,
+          plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
+          scales: {
+            x: { stacked: true, grid: { display: false }, ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 12 } },
+            y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } },
+          },
+        },
+      })
+    );
+    const within = { since: o.since, until: o.until };
+    const tenants = o.top_tenants || [];
+    const codes = o.top_codes || [];
+    const maxTenant = Math.max(1, ...tenants.map((t) => t.total));
+    const maxCode = Math.max(1, ...codes.map((c) => c.count));
+    page.append(
+      h(
+        "div.grid2",
+        {},
+        h(
+          "div.panel",
+          {},
+          h("h2", {}, "Top tenants"),
+          tenants.length
+            ? h(
+                "table.bars",
+                { id: "top-tenants" },
+                h("thead", {}, h("tr", {}, h("th", {}, "Tenant"), h("th.wide-col", {}, ""), h("th.num", {}, "Requests"), h("th.num", {}, "4xx"), h("th.num", {}, "5xx"))),
+                h(
+                  "tbody",
+                  {},
+                  tenants.map((t) =>
+                    h(
+                      "tr",
+                      { "data-tenant": t.tenant },
+                      h("td", {}, link("usage" + query({ tenant: t.tenant, step }), {}, t.tenant)),
+                      h("td", {}, h("div.bar", {}, h("span", { style: `width:${(t.total / maxTenant) * 100}%` }))),
+                      h("td.num", {}, fmtNum(t.total)),
+                      ["4xx", "5xx"].map((c) => {
+                        const n = (t.status || {})[c] || 0;
+                        return h("td.num", { "data-class": c }, n ? link("requests" + query({ tenant: t.tenant, ...within, status: c }), {}, fmtNum(n)) : "0");
+                      })
+                    )
+                  )
+                )
+              )
+            : h("div.empty", {}, h("strong", {}, "No tenant"), "Every request in this range named no known key.")
+        ),
+        h(
+          "div.panel",
+          {},
+          h("h2", {}, "Top error codes"),
+          codes.length
+            ? h(
+                "table.bars",
+                { id: "overview-codes" },
+                h("thead", {}, h("tr", {}, h("th", {}, "Code"), h("th.wide-col", {}, ""), h("th.num", {}, "Requests"))),
+                h(
+                  "tbody",
+                  {},
+                  codes.map((c) =>
+                    h(
+                      "tr",
+                      { "data-code": c.code },
+                      h("td", {}, link("requests" + query({ ...within, code: c.code }), { class: "mono" }, c.code)),
+                      h("td", {}, h("div.bar", {}, h("span", { style: `width:${(c.count / maxCode) * 100}%` }))),
+                      h("td.num", {}, fmtNum(c.count))
+                    )
+                  )
+                )
+              )
+            : h("div.empty", {}, h("strong", {}, "No errors"), "Every request in this range succeeded.")
+        )
+      )
     );
   }
 
@@ -1005,6 +1186,15 @@
 
   let errorCodes = null;
 
+  /** Catalog text with its Markdown inline code (`like this`) as <code>; everything else stays
+   *  text (built as nodes, never as HTML, so catalog text cannot inject markup). */
+  function inlineCode(text) {
+    const parts = String(text).split(/(`[^`]+`)/);
+    return parts
+      .filter((p) => p !== "")
+      .map((p) => (p.length > 2 && p.startsWith("`") && p.endsWith("`") ? h("code", {}, p.slice(1, -1)) : p));
+  }
+
   async function errorsPage(view, params) {
     if (!errorCodes) errorCodes = (await api("GET", "/errors")).data || [];
     const want = params.get("code") || "";
@@ -1026,10 +1216,10 @@
             c.type || c.kind ? [" ", h("span.pill", {}, c.type || c.kind)] : null,
             c.retryable ? [" ", h("span.pill.info", {}, "retryable")] : null
           ),
-          c.title ? h("p", {}, h("strong", {}, c.title)) : null,
-          c.description ? h("p", {}, c.description) : null,
-          c.resolution ? h("p.muted", {}, h("strong", {}, "Resolution: "), c.resolution) : null,
-          h("p.muted", {}, "Message: ", h("span.mono", {}, c.message))
+          c.title ? h("p", {}, h("strong", {}, inlineCode(c.title))) : null,
+          c.description ? h("p.description", {}, inlineCode(c.description)) : null,
+          c.resolution ? h("p.muted.resolution", {}, h("strong", {}, "Resolution: "), inlineCode(c.resolution)) : null,
+          h("p.muted", {}, "Message: ", h("span.mono.message", {}, inlineCode(c.message)))
         )
       )
     );

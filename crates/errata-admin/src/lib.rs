@@ -15,6 +15,7 @@ pub mod manage;
 pub mod openapi;
 pub mod openapi_paths;
 mod operations;
+mod overview;
 mod params;
 pub mod portal;
 pub mod portal_token;
@@ -51,6 +52,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/requests", get(log::list))
         .route("/requests/{request_id}", get(log::show))
         .route("/usage", get(log::usage))
+        .route("/usage/overview", get(overview::overview))
         .route("/errors", get(log::errors))
         .route(
             "/session",

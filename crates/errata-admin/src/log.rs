@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::auth::AdminCaller;
 use crate::params::{Query, bad_param};
 use crate::state::{Admin, Shared, store_error};
-use errata_store::db::{RequestQuery, StatusFilter, Step, UsageQuery};
+use errata_store::db::{RequestQuery, StatusFilter, Step, UsageQuery, UsageRow};
 use errata_store::reqlog::{LimitState, Record};
 
 /// The largest page of records.
@@ -48,7 +48,7 @@ pub struct StatusCounts {
 }
 
 impl StatusCounts {
-    fn add(&mut self, status: i64, n: u64) {
+    pub(super) fn add(&mut self, status: i64, n: u64) {
         match status / 100 {
             1 => self.s1xx += n,
             2 => self.s2xx += n,
@@ -196,6 +196,112 @@ pub(super) async fn show_for(a: &Admin, tenant: Option<&str>, id: &str) -> Resul
     }
 }
 
+/// The `step` parameter: minute (the default), hour or day.
+pub(super) fn parse_step(q: &Query) -> Result<Step, Error> {
+    match q.raw("step") {
+        None => Ok(Step::Minute),
+        Some(s) => Step::parse(&s).ok_or_else(|| bad_param("step", "minute, hour or day")),
+    }
+}
+
+/// The buckets a usage answer covers: at most [`MAX_BUCKETS`], the latest of the range asked.
+pub(super) struct Range {
+    pub step: Step,
+    /// The first bucket's start, Unix seconds.
+    pub first: i64,
+    /// Unix seconds, exclusive.
+    pub until: i64,
+    /// How many buckets (none for an empty range).
+    pub n: i64,
+}
+
+impl Range {
+    /// The range `since` and `until` ask for (default: the hour, two days or 30 days up to
+    /// now, by step).
+    pub(super) fn parse(q: &Query, step: Step) -> Result<Range, Error> {
+        let now = crate::manage::now_secs();
+        let until = q.int("until", 0, MAX_TIME)?.unwrap_or(now);
+        let default_span = match step {
+            Step::Minute => 3600,
+            Step::Hour => 2 * 86_400,
+            Step::Day => 30 * 86_400,
+        };
+        let since = q.int("since", 0, MAX_TIME)?.unwrap_or(until - default_span);
+        // At most MAX_BUCKETS buckets: the latest ones of a longer range. An empty range has
+        // none.
+        let first = step
+            .floor(since)
+            .max(step.floor(until.saturating_sub(1)) - (MAX_BUCKETS - 1) * step.seconds());
+        let n = if since >= until {
+            0
+        } else {
+            (until - first + step.seconds() - 1) / step.seconds()
+        };
+        Ok(Range {
+            step,
+            first,
+            until,
+            n,
+        })
+    }
+
+    /// The store query for these buckets, of a tenant, a key, or (neither) everyone.
+    pub(super) fn query(&self, tenant: Option<String>, key_id: Option<String>) -> UsageQuery {
+        UsageQuery {
+            tenant,
+            key_id,
+            step: self.step,
+            since: self.first,
+            until: self.until,
+        }
+    }
+
+    /// Every bucket, zero-filled, with the rows added, and the totals.
+    pub(super) fn tally(&self, rows: Vec<UsageRow>) -> (Vec<Bucket>, Totals) {
+        let secs = self.step.seconds();
+        let mut buckets: Vec<Bucket> = (0..self.n)
+            .map(|i| Bucket {
+                t: self.first + i * secs,
+                ..Bucket::default()
+            })
+            .collect();
+        let mut totals = Totals::default();
+        for r in rows {
+            let count = u64::try_from(r.count).unwrap_or(0);
+            let Some(b) = usize::try_from((r.bucket - self.first) / secs)
+                .ok()
+                .and_then(|i| buckets.get_mut(i))
+            else {
+                continue;
+            };
+            b.total += count;
+            b.status.add(r.status, count);
+            totals.total += count;
+            totals.status.add(r.status, count);
+            if !r.code.is_empty() {
+                *b.codes.entry(r.code.clone()).or_insert(0) += count;
+                *totals.codes.entry(r.code).or_insert(0) += count;
+            }
+        }
+        (buckets, totals)
+    }
+}
+
+/// The most frequent codes of the totals, at most 10, most frequent first.
+pub(super) fn top_codes(totals: &Totals) -> Vec<CodeCount> {
+    let mut top: Vec<CodeCount> = totals
+        .codes
+        .iter()
+        .map(|(c, n)| CodeCount {
+            code: c.clone(),
+            count: *n,
+        })
+        .collect();
+    top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
+    top.truncate(10);
+    top
+}
+
 /// Usage of a tenant or a key.
 pub(super) async fn usage_for(
     a: &Admin,
@@ -208,10 +314,7 @@ pub(super) async fn usage_for(
         &["tenant", "key_id", "since", "until", "step"]
     };
     let q = Query::parse(uri.query(), known)?;
-    let step = match q.raw("step") {
-        None => Step::Minute,
-        Some(s) => Step::parse(&s).ok_or_else(|| bad_param("step", "minute, hour or day"))?,
-    };
+    let step = parse_step(&q)?;
     let key_id = q.text("key_id");
     // The portal's own tenant, or the admin's choice (neither: every tenant).
     let tenant = tenant.map(str::to_owned).or_else(|| q.text("tenant"));
@@ -232,75 +335,24 @@ pub(super) async fn usage_for(
             .map(|k| k.id)
             .collect();
     }
-    let now = crate::manage::now_secs();
-    let until = q.int("until", 0, MAX_TIME)?.unwrap_or(now);
-    let default_span = match step {
-        Step::Minute => 3600,
-        Step::Hour => 2 * 86_400,
-        Step::Day => 30 * 86_400,
-    };
-    let since = q.int("since", 0, MAX_TIME)?.unwrap_or(until - default_span);
-    // At most MAX_BUCKETS buckets: the latest ones of a longer range. An empty range has none.
-    let first = step
-        .floor(since)
-        .max(step.floor(until.saturating_sub(1)) - (MAX_BUCKETS - 1) * step.seconds());
-    let n = if since >= until {
-        0
-    } else {
-        (until - first + step.seconds() - 1) / step.seconds()
-    };
-    let rows = if n == 0 {
+    let range = Range::parse(&q, step)?;
+    let rows = if range.n == 0 {
         Vec::new()
     } else {
         a.store
-            .usage(&UsageQuery {
-                tenant: if key_id.is_some() {
+            .usage(&range.query(
+                if key_id.is_some() {
                     None
                 } else {
                     tenant.clone()
                 },
-                key_id: key_id.clone(),
-                step,
-                since: first,
-                until,
-            })
+                key_id.clone(),
+            ))
             .await
             .map_err(store_error)?
     };
-    let mut buckets: Vec<Bucket> = (0..n)
-        .map(|i| Bucket {
-            t: first + i * step.seconds(),
-            ..Bucket::default()
-        })
-        .collect();
-    let mut totals = Totals::default();
-    for r in rows {
-        let count = u64::try_from(r.count).unwrap_or(0);
-        let Some(b) = usize::try_from((r.bucket - first) / step.seconds())
-            .ok()
-            .and_then(|i| buckets.get_mut(i))
-        else {
-            continue;
-        };
-        b.total += count;
-        b.status.add(r.status, count);
-        totals.total += count;
-        totals.status.add(r.status, count);
-        if !r.code.is_empty() {
-            *b.codes.entry(r.code.clone()).or_insert(0) += count;
-            *totals.codes.entry(r.code).or_insert(0) += count;
-        }
-    }
-    let mut top_codes: Vec<CodeCount> = totals
-        .codes
-        .iter()
-        .map(|(c, n)| CodeCount {
-            code: c.clone(),
-            count: *n,
-        })
-        .collect();
-    top_codes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
-    top_codes.truncate(10);
+    let (buckets, totals) = range.tally(rows);
+    let top_codes = top_codes(&totals);
     let limits = keys
         .iter()
         .filter_map(|k| a.recorder.limit_state(k))
@@ -309,8 +361,8 @@ pub(super) async fn usage_for(
         tenant: if key_id.is_some() { None } else { tenant },
         key_id,
         step,
-        since: first,
-        until,
+        since: range.first,
+        until: range.until,
         buckets,
         totals,
         top_codes,

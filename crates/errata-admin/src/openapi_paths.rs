@@ -15,6 +15,7 @@ use utoipa::OpenApi;
         crate::log::list,
         crate::log::show,
         crate::log::usage,
+        crate::overview::overview,
         crate::log::errors,
         crate::session::sign_in,
         crate::session::current,

@@ -58,6 +58,20 @@ pub async fn verify(
     store_timeout: Duration,
     now_secs: i64,
 ) -> Result<Arc<KeyRecord>, ApiError> {
+    let rec = find(prefix, key, store, cache, store_timeout).await?;
+    usable(&rec, now_secs)?;
+    Ok(rec)
+}
+
+/// The record of a presented key, usable or not: malformed, unknown and an unavailable store
+/// are refusals here; revoked and expired are [`usable`]'s.
+pub async fn find(
+    prefix: &str,
+    key: &str,
+    store: &dyn KeyStore,
+    cache: &KeyCache,
+    store_timeout: Duration,
+) -> Result<Arc<KeyRecord>, ApiError> {
     if keys::parse(prefix, key).is_none() {
         return Err(ApiError::condition(Condition::MalformedKey));
     }
@@ -77,13 +91,18 @@ pub async fn verify(
             return Err(unavailable());
         }
     };
+    Ok(rec)
+}
+
+/// Whether a found key may be used at `now_secs`: not revoked, not expired.
+pub fn usable(rec: &KeyRecord, now_secs: i64) -> Result<(), ApiError> {
     if rec.revoked_at.is_some() {
         return Err(ApiError::condition(Condition::RevokedKey));
     }
     if rec.expires_at.is_some_and(|e| e <= now_secs) {
         return Err(ApiError::condition(Condition::ExpiredKey));
     }
-    Ok(rec)
+    Ok(())
 }
 
 fn unavailable() -> ApiError {

@@ -38,6 +38,8 @@ pub struct Trace {
     pub path: String,
     /// The metrics slot of the route (the last slot: no route).
     pub route: usize,
+    /// The presented key's id and tenant when the store knows the key, usable or not (a
+    /// revoked key's refusal is its tenant's); none for a missing, malformed or unknown key.
     pub key_id: Option<String>,
     pub tenant: Option<String>,
     /// The upstream's status, when the request reached it.

@@ -79,11 +79,9 @@ async fn path(
     };
     let now_ms = gw.clock.now_ms();
     let ip = client_ip(peer, req.headers(), &cfg.trusted_proxies);
-    let caller = authenticate::authenticate(gw, route, req.headers(), now_ms).await?;
+    let caller = authenticate::authenticate(gw, route, req.headers(), now_ms, trace).await?;
     let mut admitted = limit::Admitted::default();
     if let Some(c) = &caller {
-        trace.key_id = Some(c.record.id.clone());
-        trace.tenant = Some(c.record.tenant.clone());
         authorize::authorize(cfg, route, &c.record, ip)?;
         gw.touch(worker, &c.record.id, now_ms);
         admitted = limit::limit(gw, route, &c.record, now_ms, &mut trace.windows).await?;

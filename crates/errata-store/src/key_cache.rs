@@ -8,6 +8,10 @@
 //! lookup already running for it (*single flight*), so a thousand requests for one key are one
 //! store query, not a thousand.
 //!
+//! An answer is the key's whole record, a revoked or expired key's too: its refusals are told
+//! apart and name its key and tenant from the cache, with no store query of their own. Only a
+//! hash no key has is cached as `None`.
+//!
 //! A change of any key ([`KeyCache::clear`], from the admin API, the store's change poll or its
 //! `LISTEN/NOTIFY`) moves the cache to a new *epoch*: entries of older epochs are never served,
 //! even stale, and a lookup that began before the change never installs its answer (it asks the

@@ -1,8 +1,11 @@
 //! The console and a tenant's portal in real headless Chromium, against a real gateway in front
 //! of a real upstream: sign in, create a key (its secret shown once), send traffic through the
 //! gateway with it, see that traffic in the usage charts, click a bar through to the requests
-//! behind it, look one up by id, revoke the key and see the gateway refuse it; then, in a portal
-//! session, only that tenant's keys and requests, and another tenant's request id not found.
+//! behind it, see every tenant at once in the overview, read the limit state of a key with limits,
+//! of one whose plan has none and of one never used, look one up by id, read the error reference
+//! (its Markdown code as `<code>`), revoke the key and see the gateway refuse it; then, in a
+//! portal session, only that tenant's keys and requests, and another tenant's request id not
+//! found.
 //!
 //! Every page is saved as a PNG under `target/console-screenshots/` (the path is printed) so a
 //! person can look at it.
@@ -34,13 +37,14 @@ const ADMIN_TOKEN: &str = "admin-token-0123456789";
 /// How long the whole browser session may take before the test fails.
 const SESSION_TIMEOUT: Duration = Duration::from_secs(240);
 
-/// A gateway on the system clock (the usage charts are drawn against "now"), five requests per
-/// minute per key and no burst, so the sixth request is a catalog 429.
+/// A gateway on the system clock (the usage charts are drawn against "now"). The default plan
+/// allows five requests per minute per key and no burst, so the sixth request is a catalog 429;
+/// the `free` plan has no limits.
 async fn gateway() -> Running {
     let up = support::upstream(Arc::new(Semaphore::new(0))).await;
     let src = format!(
         "upstream = \"{up}\"\nstore = \"sqlite::memory:\"\nkey_prefix = \"test\"\n\n\
-         [limits]\nrate = 5\nper_seconds = 60\nburst = 0\n\n\
+         [plans.default]\nrate = 5\nper_seconds = 60\nburst = 0\n\n[plans.free]\n\n\
          [admin]\ntoken = \"{ADMIN_TOKEN}\"\n"
     );
     let cfg = Config::from_toml(&src, Path::new("."))
@@ -194,6 +198,8 @@ impl Flow<'_> {
         let secret = self.sign_in_and_create_key().await?;
         let traffic = self.send_traffic(&secret).await?;
         self.usage_and_drill_down(&traffic).await?;
+        self.overview().await?;
+        self.limit_states(&traffic).await?;
         self.lookup(&traffic).await?;
         self.errors_page().await?;
         self.edit(&secret).await?;
@@ -294,10 +300,11 @@ impl Flow<'_> {
             .admin_api(
                 "POST",
                 "/keys",
-                json!({"tenant": "globex", "name": "globex batch"}),
+                json!({"tenant": "globex", "name": "globex batch", "plan": "free"}),
             )
             .await?;
         let globex_secret = globex["secret"].as_str().unwrap_or_default().to_owned();
+        let globex_key = globex["key"]["id"].as_str().unwrap_or_default().to_owned();
         let (status, globex_request, _) = self.call(&globex_secret, "/v1/orders/x").await?;
         if status != 200 {
             return Err(format!("globex's request: {status}"));
@@ -323,6 +330,7 @@ impl Flow<'_> {
             ok,
             limited,
             globex_request,
+            globex_key,
         })
     }
 
@@ -341,6 +349,10 @@ impl Flow<'_> {
         })
         .await?;
         shown(self.client, "#chart-codes").await?;
+        text_until(self.client, "#limit-state", "the key's rate left", |t| {
+            t.contains("Rate") && t.contains("0 of 5 left")
+        })
+        .await?;
         self.shot("06-usage").await?;
 
         // Click the rate_limit_exceeded bar with a real pointer.
@@ -404,6 +416,102 @@ impl Flow<'_> {
         Ok(())
     }
 
+    /// Every tenant at once: acme's eight, globex's one and one with a key nobody has.
+    async fn overview(&self) -> Result<(), String> {
+        let (status, _, body) = self
+            .call("test_live_nobodyhasthiskey0123456789", "/v1/orders/1")
+            .await?;
+        if status != 401 || body["error"]["code"] != "invalid_api_key" {
+            return Err(format!("an unknown key gets {status} {body}"));
+        }
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let o = self
+                .admin_api("GET", "/usage/overview?step=hour", Value::Null)
+                .await?;
+            if o["totals"]["total"] == 10 {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("the overview never counted 10 requests: {o}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        click(self.client, "a[data-page=overview]").await?;
+        text_until(self.client, "#overview-total", "10 requests", |t| t == "10").await?;
+        let errors = text_of(self.client, "#overview-errors").await?;
+        let split = text_of(self.client, "#overview-error-split").await?;
+        let tenants = text_of(self.client, "#overview-tenants").await?;
+        let nobody = text_of(self.client, "#overview-no-tenant").await?;
+        if (errors.as_str(), tenants.as_str(), nobody.as_str())
+            != ("4", "2", "1 request with no known key")
+            || !split.starts_with("4 4xx · 0 5xx")
+        {
+            return Err(format!(
+                "the overview shows errors {errors} ({split}), tenants {tenants}, {nobody}"
+            ));
+        }
+        let rows = run(
+            self.client,
+            "return Array.from(document.querySelectorAll('#top-tenants tbody tr')).map(r => [r.dataset.tenant, r.querySelector('td.num').textContent]);",
+            vec![],
+        )
+        .await?;
+        if rows != json!([["acme", "8"], ["globex", "1"]]) {
+            return Err(format!("the top tenants are {rows}"));
+        }
+        let codes = run(
+            self.client,
+            "return Array.from(document.querySelectorAll('#overview-codes tbody tr')).map(r => [r.dataset.code, r.querySelector('td.num').textContent]);",
+            vec![],
+        )
+        .await?;
+        if codes != json!([["rate_limit_exceeded", "3"], ["invalid_api_key", "1"]]) {
+            return Err(format!("the overview's top codes are {codes}"));
+        }
+        shown(self.client, "#overview-chart").await?;
+        self.shot("16-overview").await?;
+        // A tenant's line leads to its usage.
+        click(self.client, "#top-tenants tr[data-tenant=acme] a").await?;
+        text_until(self.client, "#usage-total", "acme's 8 requests", |t| {
+            t == "8"
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The limit state card tells a plan without limits from a key not used.
+    async fn limit_states(&self, traffic: &Traffic) -> Result<(), String> {
+        self.goto(&format!("/console/usage?key_id={}", traffic.globex_key))
+            .await?;
+        let card = text_until(self.client, "#limit-state", "no limits", |t| {
+            t.contains("No limits on this plan")
+        })
+        .await?;
+        if card.contains("Not used") {
+            return Err(format!("a used key without limits reads: {card}"));
+        }
+        shown(self.client, "#limit-state[data-state=no-limits]").await?;
+        self.shot("17-limit-state-no-limits").await?;
+        let keys = self
+            .admin_api("GET", "/keys?tenant=globex", Value::Null)
+            .await?;
+        let unused = keys["data"]
+            .as_array()
+            .and_then(|ks| ks.iter().find(|k| k["name"] == "globex server"))
+            .and_then(|k| k["id"].as_str())
+            .ok_or_else(|| format!("no unused globex key in {keys}"))?
+            .to_owned();
+        self.goto(&format!("/console/usage?key_id={unused}"))
+            .await?;
+        text_until(self.client, "#limit-state", "not used", |t| {
+            t.contains("Not used since the gateway started")
+        })
+        .await?;
+        shown(self.client, "#limit-state[data-state=unused]").await?;
+        Ok(())
+    }
+
     /// Paste a request id into the lookup form.
     async fn lookup(&self, traffic: &Traffic) -> Result<(), String> {
         click(self.client, "a[data-page=requests]").await?;
@@ -424,6 +532,30 @@ impl Flow<'_> {
         click(self.client, "a[data-page=errors]").await?;
         shown(self.client, "#code-rate_limit_exceeded").await?;
         self.shot("09-error-reference").await?;
+        // The catalog's Markdown code is <code>, and its `<key>` is text, not markup.
+        let resolution = run(
+            self.client,
+            "return document.querySelector('#code-missing_api_key .resolution').innerHTML;",
+            vec![],
+        )
+        .await?;
+        let want = "<strong>Resolution: </strong>Add the Authorization header with your API key: <code>Authorization: Bearer &lt;key&gt;</code>.";
+        if resolution != json!(want) {
+            return Err(format!(
+                "missing_api_key's resolution renders as {resolution}"
+            ));
+        }
+        let raw = run(
+            self.client,
+            "return [document.querySelectorAll('#codes key').length, Array.from(document.querySelectorAll('#codes p')).filter(p => p.textContent.includes('`')).length];",
+            vec![],
+        )
+        .await?;
+        if raw != json!([0, 0]) {
+            return Err(format!(
+                "elements from catalog text, paragraphs with backticks: {raw}"
+            ));
+        }
         type_into(self.client, "#code-filter", "api_key_revoked").await?;
         let visible = run(
             self.client,
@@ -599,4 +731,6 @@ struct Traffic {
     ok: Vec<String>,
     limited: Vec<String>,
     globex_request: String,
+    /// The key of globex's request: its plan has no limits.
+    globex_key: String,
 }

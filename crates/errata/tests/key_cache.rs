@@ -123,6 +123,12 @@ impl KeyStore for Counted {
     ) -> Result<Vec<errata_store::db::UsageRow>, StoreError> {
         self.inner.usage(q).await
     }
+    async fn usage_by_tenant(
+        &self,
+        q: &errata_store::db::UsageQuery,
+    ) -> Result<Vec<errata_store::db::TenantUsageRow>, StoreError> {
+        self.inner.usage_by_tenant(q).await
+    }
     async fn prune_log(&self, r: &errata_store::db::Retention) -> Result<u64, StoreError> {
         self.inner.prune_log(r).await
     }
@@ -433,4 +439,36 @@ async fn over_http_a_key_past_its_cache_entry_is_not_refused_while_the_store_is_
     s.store.open_gate();
     assert_eq!(refresher.await.expect("task"), 200);
     assert_eq!(s.store.lookups(), 2);
+}
+
+#[tokio::test]
+async fn a_revoked_keys_record_is_cached_so_its_refusals_name_it_without_a_lookup_each() {
+    let s = setup(60_000, 60_000).await;
+    s.store
+        .revoke(&s.key_id, manage::now_secs())
+        .await
+        .expect("revoke")
+        .expect("the key exists");
+    for _ in 0..5 {
+        let rec = auth::find("errata", &s.key, s.store.as_ref(), &s.cache, STORE_TIMEOUT)
+            .await
+            .expect("the store knows the key");
+        assert_eq!(
+            (rec.id.as_str(), rec.tenant.as_str()),
+            (s.key_id.as_str(), "acme")
+        );
+        assert_eq!(
+            auth::usable(&rec, manage::now_secs())
+                .unwrap_err()
+                .as_condition(),
+            Some(Condition::RevokedKey)
+        );
+    }
+    // One store lookup for five refusals, as for a valid key.
+    assert_eq!(s.store.lookups(), 1);
+    assert_eq!(
+        verify_with(&s.store, &s.cache, &s.key).await.unwrap_err(),
+        Some(Condition::RevokedKey)
+    );
+    assert_eq!(s.store.lookups(), 1);
 }

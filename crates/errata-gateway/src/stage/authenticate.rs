@@ -1,4 +1,9 @@
 //! Authenticate: the presented key, verified against the cache and the store.
+//!
+//! A key the store knows names its tenant on the trace before it is judged, so that a refusal
+//! of a known key (revoked, expired, and every later stage's) is logged, recorded and counted
+//! as that key's and tenant's. A missing, malformed or unknown key names nobody. The record of
+//! a revoked or expired key comes from the same cached lookup that refuses it: no extra query.
 
 use std::sync::Arc;
 
@@ -6,7 +11,7 @@ use errata_core::{ApiError, Condition};
 
 use crate::auth::{self, KeySource};
 use crate::config::Route;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Trace};
 use crate::lookup::HeaderLookup;
 use errata_store::db::KeyRecord;
 
@@ -16,12 +21,14 @@ pub struct Caller {
     pub source: KeySource,
 }
 
-/// The caller, or `None` on a route that needs no key.
+/// The caller, or `None` on a route that needs no key. A key found in the store, usable or
+/// not, is named on `trace` (its id and tenant).
 pub async fn authenticate<H: HeaderLookup + ?Sized>(
     gw: &Gateway,
     route: &Route,
     headers: &H,
     now_ms: u64,
+    trace: &mut Trace,
 ) -> Result<Option<Caller>, ApiError> {
     if !route.auth {
         return Ok(None);
@@ -32,14 +39,16 @@ pub async fn authenticate<H: HeaderLookup + ?Sized>(
         Ok(None) => return Err(ApiError::condition(Condition::MissingKey)),
         Ok(Some(k)) => k,
     };
-    let record = auth::verify(
+    let record = auth::find(
         &cfg.key_prefix,
         presented,
         gw.store.as_ref(),
         &gw.cache,
         cfg.store_timeout,
-        (now_ms / 1000) as i64,
     )
     .await?;
+    trace.key_id = Some(record.id.clone());
+    trace.tenant = Some(record.tenant.clone());
+    auth::usable(&record, (now_ms / 1000) as i64)?;
     Ok(Some(Caller { record, source }))
 }

@@ -124,6 +124,15 @@ pub struct UsageRow {
     pub count: i64,
 }
 
+/// One tenant's count for one status over a whole range (`""`: answers that named no known
+/// key).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct TenantUsageRow {
+    pub tenant: String,
+    pub status: i64,
+    pub count: i64,
+}
+
 /// What retention removes.
 #[derive(Clone, Copy, Debug)]
 pub struct Retention {

@@ -18,7 +18,7 @@ macro_rules! log_ops {
         use crate::db::StoreError;
         use crate::db::log::{
             CHUNK_ROWS, ChunkRead, MERGE_CHUNKS, MERGED_ROWS, MERGES, READ_ATTEMPTS, RecordRow,
-            RequestQuery, Retention, SMALL_CHUNK, UsageQuery, UsageRow, add_matching,
+            RequestQuery, Retention, SMALL_CHUNK, TenantUsageRow, UsageQuery, UsageRow, add_matching,
             could_match, find_newest, listing_done, usage_rows,
         };
         use crate::db::spill::{SPILL_BYTES, Spill};
@@ -348,14 +348,11 @@ macro_rules! log_ops {
             }
         }
 
-        pub(crate) async fn usage(
-            pool: &$pool,
-            f: &UsageQuery,
-        ) -> Result<Vec<UsageRow>, StoreError> {
-            let mut q = QueryBuilder::<$db>::new(
-                "SELECT bucket, status, code, CAST(SUM(count) AS BIGINT) AS count \
-                 FROM usage_counts WHERE step = ",
-            );
+        /// `SELECT <what> FROM usage_counts WHERE` the query's step, tenant, key and range.
+        fn usage_select<'q>(what: &str, f: &'q UsageQuery) -> QueryBuilder<'q, $db> {
+            let mut q = QueryBuilder::<$db>::new(format!(
+                "SELECT {what} FROM usage_counts WHERE step = "
+            ));
             q.push_bind(f.step.as_str());
             if let Some(t) = &f.tenant {
                 q.push(" AND tenant = ").push_bind(t.as_str());
@@ -365,8 +362,28 @@ macro_rules! log_ops {
             }
             q.push(" AND bucket >= ").push_bind(f.since);
             q.push(" AND bucket < ").push_bind(f.until);
+            q
+        }
+
+        pub(crate) async fn usage(
+            pool: &$pool,
+            f: &UsageQuery,
+        ) -> Result<Vec<UsageRow>, StoreError> {
+            let mut q = usage_select(
+                "bucket, status, code, CAST(SUM(count) AS BIGINT) AS count",
+                f,
+            );
             q.push(" GROUP BY bucket, status, code ORDER BY bucket, status, code");
             Ok(q.build_query_as::<UsageRow>().fetch_all(pool).await?)
+        }
+
+        pub(crate) async fn usage_by_tenant(
+            pool: &$pool,
+            f: &UsageQuery,
+        ) -> Result<Vec<TenantUsageRow>, StoreError> {
+            let mut q = usage_select("tenant, status, CAST(SUM(count) AS BIGINT) AS count", f);
+            q.push(" GROUP BY tenant, status ORDER BY tenant, status");
+            Ok(q.build_query_as::<TenantUsageRow>().fetch_all(pool).await?)
         }
 
         /// Writes a key's editable fields; `None` when there is no such key.

@@ -13,7 +13,9 @@ use crate::counters::Window;
 struct Slot {
     /// Start of the minute, Unix seconds.
     minute: i64,
+    /// Index + 1; 0 for none (an answer that named no known key).
     key: u32,
+    /// Index + 1; 0 for none.
     tenant: u32,
     route: u32,
     status: u16,
@@ -67,8 +69,13 @@ impl Batch {
         self.chunk.rows() == 0 && self.last.is_none() && self.counts.is_empty()
     }
 
-    /// Counts `e` in usage, keeps the key's limit windows and (when `keep` and fewer than `cap`
-    /// are held) appends the record.
+    /// Counts `e` in usage (an answer that named no known key under no key and no tenant),
+    /// keeps the key's limit windows and (when `keep` and fewer than `cap` are held) appends
+    /// the record.
+    ///
+    /// A key's limit state is kept when its limits were counted (`windows` has one), and also
+    /// when the request reached the upstream without one: it passed the limit stage, and none
+    /// of its limits count requests (a plan without rate or quota).
     pub(crate) fn add(
         &mut self,
         e: &Entry,
@@ -77,34 +84,33 @@ impl Batch {
         cap: usize,
     ) -> Added {
         let n = self.chunk.named(e);
-        if n.key != 0 && n.tenant != 0 {
-            let slot = Slot {
-                minute: e.time_ms.div_euclid(60_000) * 60,
-                key: n.key - 1,
-                tenant: n.tenant - 1,
-                route: n.route,
-                status: e.status,
-                code: n.code,
-            };
-            match &mut self.last {
-                Some((s, c)) if *s == slot => *c += 1,
-                last => {
-                    if let Some((s, c)) = last.replace((slot, 1)) {
-                        *self.counts.entry(s).or_insert(0) += c;
-                    }
+        let slot = Slot {
+            minute: e.time_ms.div_euclid(60_000) * 60,
+            key: n.key,
+            tenant: n.tenant,
+            route: n.route,
+            status: e.status,
+            code: n.code,
+        };
+        match &mut self.last {
+            Some((s, c)) if *s == slot => *c += 1,
+            last => {
+                if let Some((s, c)) = last.replace((slot, 1)) {
+                    *self.counts.entry(s).or_insert(0) += c;
                 }
             }
-            if windows.0.is_some() || windows.1.is_some() {
-                let k = (n.key - 1) as usize;
-                if self.limits.len() <= k {
-                    self.limits.resize(k + 1, None);
-                }
-                self.limits[k] = Some(Snap {
-                    observed_at: e.time_ms / 1000,
-                    rate: windows.0,
-                    quota: windows.1,
-                });
+        }
+        let counted = windows.0.is_some() || windows.1.is_some() || e.upstream_status.is_some();
+        if n.key != 0 && counted {
+            let k = (n.key - 1) as usize;
+            if self.limits.len() <= k {
+                self.limits.resize(k + 1, None);
             }
+            self.limits[k] = Some(Snap {
+                observed_at: e.time_ms / 1000,
+                rate: windows.0,
+                quota: windows.1,
+            });
         }
         if !keep {
             return Added::Sampled;
@@ -138,21 +144,19 @@ impl Batch {
             *self.counts.entry(s).or_insert(0) += c;
         }
         let name = |b: &Builder, i: u32| b.name(i).to_owned();
+        // Index + 1, 0 for none (the empty name).
+        let maybe = |b: &Builder, i: u32| i.checked_sub(1).map_or_else(String::new, |i| name(b, i));
         let counts = self
             .counts
             .drain()
             .map(|(s, n)| {
                 let k = UsageKey {
                     minute: s.minute,
-                    key_id: name(&self.chunk, s.key),
-                    tenant: name(&self.chunk, s.tenant),
+                    key_id: maybe(&self.chunk, s.key),
+                    tenant: maybe(&self.chunk, s.tenant),
                     route: name(&self.chunk, s.route),
                     status: s.status,
-                    code: if s.code == 0 {
-                        String::new()
-                    } else {
-                        name(&self.chunk, s.code - 1)
-                    },
+                    code: maybe(&self.chunk, s.code),
                 };
                 (k, n)
             })

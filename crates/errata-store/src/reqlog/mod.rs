@@ -157,7 +157,10 @@ impl Recorder {
     }
 
     /// Records one request answered by `worker`; `windows` is the key's limit state after it,
-    /// if limited. Costs the worker's own (uncontended) lock and a few copies; never waits.
+    /// if limited (a keyed request that reached the upstream with neither is kept as a key
+    /// without rate or quota limits). Every answer is counted in usage, one that named no
+    /// known key under no key and no tenant. Costs the worker's own (uncontended) lock and a
+    /// few copies; never waits.
     pub fn record(&self, worker: usize, e: &Entry, windows: (Option<Window>, Option<Window>)) {
         if !self.config.enabled {
             return;
@@ -303,8 +306,11 @@ mod tests {
         let r = Recorder::new(RequestLogConfig::default(), 3);
         r.record(0, &rec(60_000).entry(), (Some(window(9)), None));
         r.record(2, &rec(61_000).entry(), (Some(window(8)), None));
-        // Past the last worker: wraps, still counted.
-        r.record(7, &rec(62_000).entry(), (None, None));
+        // Past the last worker: wraps, still counted. Refused before its limits were counted
+        // (not forwarded), it leaves the limit state as it was.
+        let mut refused = rec(62_000);
+        refused.upstream_status = None;
+        r.record(7, &refused.entry(), (None, None));
         let state = |r: &Recorder| r.limit_state("key_1").map(|s| (s.observed_at, s.rate));
         assert_eq!(
             state(&r),
@@ -320,6 +326,45 @@ mod tests {
         let again = r.take();
         assert!(again.counts.is_empty() && again.chunks.is_empty());
         assert_eq!(r.limit_state("key_nope"), None);
+    }
+
+    #[test]
+    fn a_key_forwarded_without_windows_has_no_limits_and_keyless_answers_are_counted() {
+        let r = Recorder::new(RequestLogConfig::default(), 1);
+        // Forwarded with no window: a plan without rate or quota.
+        r.record(0, &rec(60_000).entry(), (None, None));
+        let state = r
+            .limit_state("key_1")
+            .map(|s| (s.observed_at, s.rate, s.quota));
+        assert_eq!(state, Some((60, None, None)));
+        let mut anonymous = rec(60_500);
+        anonymous.key_id = None;
+        anonymous.tenant = None;
+        anonymous.status = 401;
+        anonymous.code = Some("invalid_api_key".into());
+        anonymous.upstream_status = None;
+        r.record(0, &anonymous.entry(), (None, None));
+        r.record(0, &anonymous.entry(), (None, None));
+        let mut counts: Vec<(String, String, u16, String, u64)> = r
+            .take()
+            .counts
+            .into_iter()
+            .map(|(k, n)| (k.key_id, k.tenant, k.status, k.code, n))
+            .collect();
+        counts.sort();
+        assert_eq!(
+            counts,
+            [
+                (
+                    String::new(),
+                    String::new(),
+                    401,
+                    "invalid_api_key".to_owned(),
+                    2
+                ),
+                ("key_1".to_owned(), "acme".to_owned(), 200, String::new(), 1),
+            ]
+        );
     }
 
     #[test]
