@@ -240,24 +240,6 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     }
 }
 
-/// Opens the store a URL names as [`open`] does, but never makes one: a SQLite file that does
-/// not exist is an error (for commands that only read).
-pub async fn open_existing(url: &str) -> Result<Arc<dyn KeyStore>, StoreError> {
-    if sqlite_file(url).is_some() {
-        return Ok(Arc::new(SqliteStore::open_existing(url).await?));
-    }
-    open(url).await
-}
-
-/// The file a `sqlite:` store URL names; `None` for any other store (in memory, PostgreSQL).
-pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
-    if url.starts_with("sqlite:") {
-        SqliteStore::file(url)
-    } else {
-        None
-    }
-}
-
 /// A fresh key id.
 pub(crate) fn new_id() -> String {
     use rand::Rng;
