@@ -88,6 +88,10 @@ pub struct Config {
     /// An inbound request-id header trusted from clients (for a hop in front of errata).
     pub trusted_request_id_header: Option<String>,
     pub errors_path: String,
+    /// The gateway's address as its clients reach it (`https://api.example.com`), which makes
+    /// every error's `doc_url` a link that can be followed from a log line or an exception;
+    /// derived from the listen address when unset.
+    pub public_url: Option<String>,
     /// Whether an upstream error in the envelope passes only with a catalog code at that
     /// code's status (otherwise it is normalized). Off for an API migrating to its catalog.
     pub check_upstream_errors: bool,
@@ -138,6 +142,7 @@ struct RawConfig {
     trusted_proxies: Vec<Spanned<String>>,
     trusted_request_id_header: Option<String>,
     errors_path: Option<Spanned<String>>,
+    public_url: Option<Spanned<String>>,
     #[serde(default = "yes")]
     check_upstream_errors: bool,
     #[serde(default)]
@@ -304,6 +309,7 @@ pub const EXAMPLES: Examples<'static> = &[
     ("trusted_proxies", "[\"10.0.0.0/8\"]"),
     ("trusted_request_id_header", "\"x-request-id\""),
     ("errors_path", "\"/errors\""),
+    ("public_url", "\"https://api.example.com\""),
     ("workers", "2"),
     ("max_connections", "10000"),
     ("tls.cert", "\"cert.pem\""),
@@ -327,6 +333,21 @@ pub const EXAMPLES: Examples<'static> = &[
 ];
 
 impl Config {
+    /// The base of every error's `doc_url`: `public_url`, or the listen address (`localhost`
+    /// for a wildcard one), `https` with `[tls]`.
+    pub fn public_base(&self) -> String {
+        if let Some(u) = &self.public_url {
+            return u.clone();
+        }
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let port = self.listen.port();
+        match self.listen.ip() {
+            ip if ip.is_unspecified() => format!("{scheme}://localhost:{port}"),
+            std::net::IpAddr::V6(ip) => format!("{scheme}://[{ip}]:{port}"),
+            std::net::IpAddr::V4(ip) => format!("{scheme}://{ip}:{port}"),
+        }
+    }
+
     /// What the gateway's keys and the state's sections may hold, traced from the types that
     /// read them: unknown keys and wrong types are found against it.
     pub fn shape() -> Shape {
@@ -555,6 +576,29 @@ impl Config {
                 p.get_ref().clone()
             }
         };
+        let public_url = raw.public_url.as_ref().and_then(|u| {
+            let url = u.get_ref().trim_end_matches('/');
+            match url.parse::<http::Uri>() {
+                Ok(uri)
+                    if matches!(uri.scheme_str(), Some("http" | "https"))
+                        && uri.host().is_some()
+                        && uri.query().is_none() =>
+                {
+                    Some(url.to_owned())
+                }
+                _ => {
+                    err(
+                        at(u.span().start),
+                        format!(
+                            "public_url `{}` is not an http:// or https:// URL",
+                            u.get_ref()
+                        ),
+                        "give the address clients call, e.g. \"https://api.example.com\"",
+                    );
+                    None
+                }
+            }
+        });
         let mut count = |v: &Option<Spanned<i64>>, name: &str, default: usize, help: &str| match v {
             None => default,
             Some(n) => match usize::try_from(*n.get_ref()) {
@@ -751,6 +795,7 @@ impl Config {
                 .trusted_request_id_header
                 .map(|h| h.to_ascii_lowercase()),
             errors_path,
+            public_url,
             check_upstream_errors: raw.check_upstream_errors,
             pass_server_header: raw.pass_server_header,
             connect_timeout: ms(t.connect_ms, 2_000),

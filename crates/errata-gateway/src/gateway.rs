@@ -132,7 +132,7 @@ impl Gateway {
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Gateway>, String> {
         let mut catalog = config.catalog.clone();
-        catalog.set_doc_url(config.errors_path.clone());
+        catalog.set_doc_url(format!("{}{}", config.public_base(), config.errors_path));
         let errors_page = Bytes::from(errata_docs::html(&catalog).map_err(|e| e.to_string())?);
         let workers = config.workers.max(1);
         // The upstream URL is checked now; each worker makes its client on its own runtime.

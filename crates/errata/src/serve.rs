@@ -104,12 +104,14 @@ pub async fn start_on(
     let admin_tls = cfg.admin_tls.clone();
     let mut gateway_config = cfg.gateway;
     gateway_config.workers = listeners.len().max(1);
-    let gateway = Gateway::new(gateway_config, Arc::clone(&store), counters, clock)?;
     let addr = listeners
         .first()
         .ok_or("no public listener")?
         .local_addr()
         .map_err(|e| e.to_string())?;
+    // The address bound (a port of 0 made real) is what `doc_url` links derive from.
+    gateway_config.listen = addr;
+    let gateway = Gateway::new(gateway_config, Arc::clone(&store), counters, clock)?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
     let (tx, rx) = watch::channel(false);
     let mut tasks = Vec::new();

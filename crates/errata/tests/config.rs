@@ -316,3 +316,32 @@ fn tls_settings_name_the_file_and_the_fix() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `doc_url` links are absolute: under `public_url` when set (a trailing `/` dropped), else
+/// under the listen address, `localhost` standing for a wildcard one and `https` with TLS.
+#[test]
+fn the_public_url_is_checked_and_derived_from_the_listen_address() {
+    let base = |src: &str| {
+        Config::from_toml(src, Path::new("."))
+            .unwrap_or_else(|d| panic!("{}", d.render("errata.toml")))
+            .gateway
+            .public_base()
+    };
+    assert_eq!(base(""), "http://127.0.0.1:8080");
+    assert_eq!(base("listen = \"0.0.0.0:9000\""), "http://localhost:9000");
+    assert_eq!(base("listen = \"[::1]:9000\""), "http://[::1]:9000");
+    assert_eq!(
+        base("public_url = \"https://api.example.com/\""),
+        "https://api.example.com"
+    );
+    let out = Config::from_toml(
+        "listen = \"127.0.0.1:1\"\npublic_url = \"api.example.com\"\n",
+        Path::new("."),
+    )
+    .unwrap_err()
+    .render("g.toml");
+    assert_eq!(
+        out,
+        "g.toml:2:14: error: public_url `api.example.com` is not an http:// or https:// URL\n  help: give the address clients call, e.g. \"https://api.example.com\""
+    );
+}

@@ -661,7 +661,7 @@ async fn upstream_failures_become_catalog_errors() {
     let id = request_id(&headers, &body);
     assert_eq!(
         body,
-        json!({"error": {"code": "invalid_request", "type": "invalid_request_error", "message": "The request could not be parsed.", "param": null, "request_id": id, "doc_url": "/errors#invalid_request"}})
+        json!({"error": {"code": "invalid_request", "type": "invalid_request_error", "message": "The request could not be parsed.", "param": null, "request_id": id, "doc_url": doc_url("invalid_request")}})
     );
     // An error already in the envelope (a catalog code at its status) passes, with the
     // gateway's request id and completed from the catalog where it lacks members (doc_url).
@@ -677,7 +677,7 @@ async fn upstream_failures_become_catalog_errors() {
     let id = request_id(&headers, &body);
     assert_eq!(
         body,
-        json!({"error": {"code": "resource_not_found", "type": "not_found_error", "message": "Order 'ord_1' not found.", "param": null, "request_id": id, "doc_url": "/errors#resource_not_found"}})
+        json!({"error": {"code": "resource_not_found", "type": "not_found_error", "message": "Order 'ord_1' not found.", "param": null, "request_id": id, "doc_url": doc_url("resource_not_found")}})
     );
     h.running.shutdown().await;
 }
@@ -740,7 +740,7 @@ async fn problem_json_when_the_client_prefers_it() {
     assert_eq!(
         body,
         json!({
-            "type": "/errors#missing_api_key",
+            "type": doc_url("missing_api_key"),
             "title": "Missing API key",
             "status": 401,
             "detail": "No API key was provided. Send it as `Authorization: Bearer <key>`.",

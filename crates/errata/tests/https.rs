@@ -245,7 +245,7 @@ async fn tls_connections_past_the_cap_get_503_in_their_protocol() {
             "message": "The service is temporarily unavailable. Please retry after 1 seconds.",
             "param": null,
             "request_id": id,
-            "doc_url": "/errors#service_unavailable",
+            "doc_url": support::doc_url("service_unavailable"),
         }})
     };
     for h2 in [false, true] {

@@ -629,7 +629,7 @@ async fn a_key_too_long_or_not_printable_ascii_is_an_invalid_parameter() {
                 "message": "Invalid parameter: the Idempotency-Key header must be one value of 1 to 255 printable ASCII characters.",
                 "param": "Idempotency-Key",
                 "request_id": id,
-                "doc_url": "/errors#invalid_parameter"
+                "doc_url": doc_url("invalid_parameter")
             }})
         );
     }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use errata_core::{ApiError, Catalog, Condition, Format};
 use serde_json::{Value, json};
-use support::{parts, services::missing, start_with_upstream};
+use support::{PUBLIC_URL, doc_url, parts, services::missing, start_with_upstream};
 use tokio::sync::Semaphore;
 
 const RAISE: &str = "application/vnd.errata+json; charset=utf-8";
@@ -184,7 +184,9 @@ fn id_of(headers: &reqwest::header::HeaderMap) -> String {
 /// What the built-in catalog (with the gateway's `/errors` reference) renders for `err`.
 fn catalog_answer(err: ApiError, format: Format, id: &str, path: &str) -> (u16, Value) {
     let out = Catalog::builtin().render(&err.request_id(id).instance(path), format);
-    (out.status, out.body)
+    let mut body = out.body;
+    absolute_doc_urls(&mut body);
+    (out.status, body)
 }
 
 /// The upstream table every language serves, under `/{p}/...`.
@@ -333,7 +335,7 @@ async fn boundary(lang: Lang, p: &str) {
             "message": "Maximum of 20 campaign IDs allowed per report. You provided 25.",
             "param": null,
             "request_id": id,
-            "doc_url": "/errors#too_many_campaigns"
+            "doc_url": doc_url("too_many_campaigns")
         }})
     );
     assert_ne!(id, format!("up_{p}_1"), "the gateway's own request id");
@@ -345,7 +347,7 @@ async fn boundary(lang: Lang, p: &str) {
     assert_eq!(
         body,
         json!({
-            "type": "/errors#too_many_campaigns",
+            "type": doc_url("too_many_campaigns"),
             "title": "Too many campaign IDs",
             "status": 400,
             "detail": "Maximum of 20 campaign IDs allowed per report. You provided 25.",
@@ -370,7 +372,7 @@ async fn boundary(lang: Lang, p: &str) {
                 "message": format!("Rate limit exceeded. Please retry after {secs} seconds."),
                 "param": null,
                 "request_id": id,
-                "doc_url": "/errors#rate_limit_exceeded"
+                "doc_url": doc_url("rate_limit_exceeded")
             }})
         );
         let (s, headers, body) = get(&h, &path, Some(PROBLEM)).await;
@@ -381,7 +383,7 @@ async fn boundary(lang: Lang, p: &str) {
         assert_eq!(
             body,
             json!({
-                "type": "/errors#rate_limit_exceeded",
+                "type": doc_url("rate_limit_exceeded"),
                 "title": "Rate limit exceeded",
                 "status": 429,
                 "detail": format!("Rate limit exceeded. Please retry after {secs} seconds."),
@@ -409,7 +411,7 @@ async fn boundary(lang: Lang, p: &str) {
                 {"path": ["name"], "message": "Too short", "code": "too_small"}
             ],
             "request_id": id,
-            "doc_url": "/errors#validation_error"
+            "doc_url": doc_url("validation_error")
         }})
     );
     let (_, headers, body) = get(&h, &path, Some(PROBLEM)).await;
@@ -417,7 +419,7 @@ async fn boundary(lang: Lang, p: &str) {
     assert_eq!(
         body,
         json!({
-            "type": "/errors#validation_error",
+            "type": doc_url("validation_error"),
             "title": "Validation failed",
             "status": 422,
             "detail": "One or more fields failed validation.",
@@ -533,7 +535,7 @@ async fn boundary(lang: Lang, p: &str) {
             "message": "Monthly quota of 500 requests used.",
             "param": null,
             "request_id": id,
-            "doc_url": "/errors#quota_exceeded"
+            "doc_url": doc_url("quota_exceeded")
         }})
     );
 
@@ -547,7 +549,7 @@ async fn boundary(lang: Lang, p: &str) {
     assert_eq!(
         body,
         json!({
-            "type": "/errors#validation_error",
+            "type": doc_url("validation_error"),
             "title": "Validation failed",
             "status": 422,
             "detail": "Fix the fields.",
@@ -568,7 +570,7 @@ async fn boundary(lang: Lang, p: &str) {
             "param": null,
             "details": [{"path": ["name"], "message": "Required", "code": "invalid_type"}],
             "request_id": id,
-            "doc_url": "/errors#validation_error"
+            "doc_url": doc_url("validation_error")
         }})
     );
 
@@ -585,7 +587,7 @@ async fn boundary(lang: Lang, p: &str) {
             "message": "Order 'ord_1' not found.",
             "param": null,
             "request_id": id,
-            "doc_url": "/errors#resource_not_found"
+            "doc_url": doc_url("resource_not_found")
         }})
     );
     h.running.shutdown().await;
@@ -630,7 +632,7 @@ async fn with_the_check_off_a_foreign_code_passes() {
     assert_eq!(
         body,
         json!({"error": {"code": "resource_not_found", "type": "not_found_error", "message": "Gone.",
-            "param": null, "request_id": id, "doc_url": "/errors#resource_not_found"}})
+            "param": null, "request_id": id, "doc_url": doc_url("resource_not_found")}})
     );
     // The raise form is checked all the same.
     let (s, _, body) = get(&h, "/off/unknown", None).await;
@@ -638,6 +640,16 @@ async fn with_the_check_off_a_foreign_code_passes() {
     assert_eq!(body["error"]["code"], "internal_error");
     h.running.shutdown().await;
     drop(up);
+}
+
+/// Prefixes every string of `v` that is a link into `/errors` with the harness's `public_url`.
+fn absolute_doc_urls(v: &mut Value) {
+    match v {
+        Value::String(s) if s.starts_with("/errors#") => *s = format!("{PUBLIC_URL}{s}"),
+        Value::Array(a) => a.iter_mut().for_each(absolute_doc_urls),
+        Value::Object(o) => o.values_mut().for_each(absolute_doc_urls),
+        _ => {}
+    }
 }
 
 /// The shared server case table (crates/errata-sdk/cases/server.json) through the raise form:
@@ -700,13 +712,15 @@ async fn the_server_case_table_through_the_raise_form() {
                     "{name}: header {n}"
                 );
             }
-            // The gateway points every doc_url at its own reference page (`errors_path`), so
-            // a problem type of a catalog without a doc_url is that page's anchor.
+            // The gateway points every doc_url at its own reference page (`errors_path` under
+            // `public_url`), so a problem type of a catalog without a doc_url is that page's
+            // anchor, and a relative one is made absolute.
             let mut want = case["body"].clone();
+            absolute_doc_urls(&mut want);
             if let Some(t) = want.get("type").and_then(Value::as_str)
                 && let Some(code) = t.strip_prefix("urn:problem-type:")
             {
-                want["type"] = Value::String(format!("/errors#{code}"));
+                want["type"] = Value::String(doc_url(code));
             }
             assert_eq!(body, want, "{name}");
             ran += 1;

@@ -109,7 +109,7 @@ pub async fn start_with_counters(
     counters: Arc<dyn Counters>,
 ) -> Harness {
     let src = format!(
-        "upstream = \"{upstream}\"\nstore = \"sqlite::memory:\"\nkey_prefix = \"test\"\n{extra}\n\n[admin]\ntoken = \"admin-token-0123456789\"\n"
+        "upstream = \"{upstream}\"\nstore = \"sqlite::memory:\"\nkey_prefix = \"test\"\npublic_url = \"{PUBLIC_URL}\"\n{extra}\n\n[admin]\ntoken = \"admin-token-0123456789\"\n"
     );
     let cfg = Config::from_toml(&src, std::path::Path::new("."))
         .unwrap_or_else(|d| panic!("{}", d.render("test config")));
@@ -201,6 +201,14 @@ pub fn request_id(headers: &HeaderMap, body: &Value) -> String {
     id
 }
 
+/// The address the harness's gateways are configured to be reached at (`public_url`).
+pub const PUBLIC_URL: &str = "https://api.example.test";
+
+/// The `doc_url` of `code` in the harness's gateways' answers.
+pub fn doc_url(code: &str) -> String {
+    format!("{PUBLIC_URL}/errors#{code}")
+}
+
 /// The default envelope of an error, with the response's request id.
 pub fn envelope(code: &str, kind: &str, message: &str, id: &str) -> Value {
     json!({"error": {
@@ -209,6 +217,6 @@ pub fn envelope(code: &str, kind: &str, message: &str, id: &str) -> Value {
         "message": message,
         "param": null,
         "request_id": id,
-        "doc_url": format!("/errors#{code}")
+        "doc_url": doc_url(code)
     }})
 }
