@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::keys::Environment;
 use crate::plans::Limits;
 
-pub use log::{RequestQuery, Retention, StatusFilter, Step, UsageQuery, UsageRow};
+pub use log::{
+    RequestQuery, Retention, StatusFilter, Step, TenantUsageRow, UsageQuery, UsageRow,
+};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -199,6 +201,8 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn requests(&self, q: &RequestQuery) -> Result<Vec<crate::reqlog::Record>, StoreError>;
     /// Usage counts per bucket, status and code.
     async fn usage(&self, q: &UsageQuery) -> Result<Vec<UsageRow>, StoreError>;
+    /// Usage counts per tenant and status over the query's whole range.
+    async fn usage_by_tenant(&self, q: &UsageQuery) -> Result<Vec<TenantUsageRow>, StoreError>;
     /// Deletes what retention says is too old or too many; returns records deleted.
     async fn prune_log(&self, r: &Retention) -> Result<u64, StoreError>;
 

@@ -301,6 +301,13 @@ impl KeyStore for SqliteStore {
         ops::usage(&self.pool, q).await
     }
 
+    async fn usage_by_tenant(
+        &self,
+        q: &super::UsageQuery,
+    ) -> Result<Vec<super::TenantUsageRow>, StoreError> {
+        ops::usage_by_tenant(&self.pool, q).await
+    }
+
     async fn prune_log(&self, r: &super::Retention) -> Result<u64, StoreError> {
         ops::prune(&self.pool, self.spill.as_ref(), r).await
     }
