@@ -10,8 +10,10 @@ use axum::response::{IntoResponse, Response};
 use errata_axum::{Error, Path};
 use serde::Serialize;
 
+use errata_core::{ApiError, Violation};
+
 use crate::auth::AdminCaller;
-use crate::manage::{self, KeyPatch, ManageError};
+use crate::manage::{self, Inactive, KeyPatch, ManageError};
 use crate::params::{Query, bad_param, json_body};
 use crate::state::{Admin, Shared, manage_error, store_error};
 use errata_store::db::{KeyStatus, KeyView, NewKey};
@@ -111,24 +113,14 @@ pub(super) async fn revoke_key(
     tenant: Option<&str>,
     id: &str,
 ) -> Result<Response, Error> {
-    let owned = a
-        .store
-        .get(id)
+    let r = manage::revoke(&a.store, id, tenant, manage::now_secs())
         .await
-        .map_err(store_error)?
-        .is_some_and(|k| tenant.is_none_or(|t| t == k.tenant));
-    if !owned {
-        return Err(manage_error(ManageError::NotFound, id));
+        .map_err(|e| manage_error(e, id))?;
+    if !r.already {
+        // Effective at once on this instance.
+        a.cache.clear();
     }
-    match a.store.revoke(id, manage::now_secs()).await {
-        Ok(Some(k)) => {
-            // Effective at once on this instance.
-            a.cache.clear();
-            Ok(Json(KeyView::new(k, manage::now_secs())).into_response())
-        }
-        Ok(None) => Err(manage_error(ManageError::NotFound, id)),
-        Err(e) => Err(store_error(e)),
-    }
+    Ok(Json(KeyView::new(r.key, manage::now_secs())).into_response())
 }
 
 pub(super) async fn rotate_key(
@@ -136,20 +128,22 @@ pub(super) async fn rotate_key(
     tenant: Option<&str>,
     id: &str,
 ) -> Result<Response, Error> {
-    let owned = a
-        .store
-        .get(id)
-        .await
-        .map_err(store_error)?
-        .is_some_and(|k| tenant.is_none_or(|t| t == k.tenant));
-    if !owned {
-        return Err(manage_error(ManageError::NotFound, id));
-    }
-    let i = manage::rotate(&a.store, &a.config, id, manage::now_secs())
+    let i = manage::rotate(&a.store, &a.config, id, tenant, manage::now_secs())
         .await
         .map_err(|e| manage_error(e, id))?;
     a.cache.clear();
     Ok(issued(i))
+}
+
+/// A rotation of a key that no longer works: a conflict with the key's state, which no
+/// condition names, so the catalog's code for 409 (the built-in catalog's
+/// `resource_conflict`), with the key's state, since when and the fix in `details`.
+pub(crate) fn inactive_error(i: &Inactive) -> Error {
+    Error::from(ApiError::status(409)).details([Violation::new(
+        ["status"],
+        i.to_string(),
+        i.status.as_str(),
+    )])
 }
 
 pub(super) async fn create_key(a: &Admin, new: &NewKey) -> Result<Response, Error> {
@@ -231,11 +225,12 @@ pub(super) async fn update(
     update_key(&a, None, &id, &patch).await
 }
 
-/// Revoke a key (effective at once on this instance); revoking twice keeps the first time.
+/// Revoke a key (effective at once on this instance). A key already revoked is answered as
+/// it is, with the time it was first revoked.
 #[utoipa::path(post, path = "/keys/{id}/revoke", tag = "keys",
     params(("id" = String, Path, description = "The key id")),
     responses(
-        (status = 200, description = "The revoked key", body = KeyView),
+        (status = 200, description = "The revoked key, with the time it was first revoked", body = KeyView),
         (status = 401, description = "No or a wrong admin token"),
         (status = 404, description = "No such key"),
     ))]
@@ -247,13 +242,15 @@ pub(super) async fn revoke(
     revoke_key(&a, None, &id).await
 }
 
-/// Replace a key by a new secret; the old one is revoked.
+/// Replace a working key by a new secret; the old one is revoked. A revoked (or already
+/// rotated) or expired key cannot be rotated: create a new key instead.
 #[utoipa::path(post, path = "/keys/{id}/rotate", tag = "keys",
     params(("id" = String, Path, description = "The key id")),
     responses(
         (status = 201, description = "The new key and its secret", body = IssuedView),
         (status = 401, description = "No or a wrong admin token"),
         (status = 404, description = "No such key"),
+        (status = 409, description = "The key is revoked or expired; `details` says which and since when"),
     ))]
 pub(super) async fn rotate(
     State(a): Shared,

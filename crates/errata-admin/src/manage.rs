@@ -5,7 +5,7 @@ use std::sync::Arc;
 use errata_core::Violation;
 
 use crate::config::AdminConfig;
-use errata_store::db::{KeyRecord, KeyStore, NewKey, StoreError};
+use errata_store::db::{KeyRecord, KeyStatus, KeyStore, NewKey, StoreError};
 use errata_store::keys;
 
 /// A created or rotated key: the record and the plaintext, shown this once.
@@ -21,7 +21,51 @@ pub enum ManageError {
     /// The request is wrong: one entry per field.
     Invalid(Vec<Violation>),
     NotFound,
+    /// The key no longer works, so it cannot be rotated.
+    Inactive(Inactive),
     Store(StoreError),
+}
+
+/// A key that no longer works: revoked (by hand or by a rotation) or past its expiry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inactive {
+    pub id: String,
+    /// [`KeyStatus::Revoked`] or [`KeyStatus::Expired`].
+    pub status: KeyStatus,
+    /// When it was revoked, or when it expired (Unix seconds).
+    pub since: i64,
+    /// The key that replaced it, when a rotation revoked it.
+    pub replaced_by: Option<String>,
+}
+
+impl Inactive {
+    /// The key's state when it does not work at `now`; `None` while it works. The one check
+    /// every rotation (CLI, admin API, portal) makes, with the status the admin API shows.
+    pub fn of(k: &KeyRecord, now: i64) -> Option<Inactive> {
+        let (status, since) = match KeyStatus::of(k, now) {
+            KeyStatus::Active => return None,
+            KeyStatus::Revoked => (KeyStatus::Revoked, k.revoked_at?),
+            KeyStatus::Expired => (KeyStatus::Expired, k.expires_at?),
+        };
+        Some(Inactive {
+            id: k.id.clone(),
+            status,
+            since,
+            replaced_by: k.replaced_by.clone(),
+        })
+    }
+}
+
+impl std::fmt::Display for Inactive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (id, at) = (&self.id, rfc3339(self.since));
+        match (self.status, &self.replaced_by) {
+            (KeyStatus::Expired, _) => write!(f, "{id} expired at {at}")?,
+            (_, Some(new)) => write!(f, "{id} was revoked at {at} (replaced by {new})")?,
+            (_, None) => write!(f, "{id} was revoked at {at}")?,
+        }
+        f.write_str(" and cannot be rotated; create a new key instead")
+    }
 }
 
 impl From<StoreError> for ManageError {
@@ -41,6 +85,7 @@ impl std::fmt::Display for ManageError {
                 write!(f, "invalid key: {}", parts.join("; "))
             }
             ManageError::NotFound => f.write_str("no such key"),
+            ManageError::Inactive(i) => write!(f, "{i}"),
             ManageError::Store(e) => write!(f, "{e}"),
         }
     }
@@ -188,11 +233,7 @@ pub async fn update(
     tenant: Option<&str>,
     patch: &KeyPatch,
 ) -> Result<KeyRecord, ManageError> {
-    let mut key = store
-        .get(id)
-        .await?
-        .filter(|k| tenant.is_none_or(|t| t == k.tenant))
-        .ok_or(ManageError::NotFound)?;
+    let mut key = owned(store, id, tenant).await?;
     let mut bad = Vec::new();
     if let Some(n) = &patch.name {
         check_name(n, &mut bad);
@@ -226,23 +267,97 @@ pub async fn update(
     store.get(id).await?.ok_or(ManageError::NotFound)
 }
 
-/// Replaces a key with a new secret; the old one is revoked at once.
+/// A key of `tenant` (any tenant's when `None`); another tenant's is not found.
+async fn owned(
+    store: &Arc<dyn KeyStore>,
+    id: &str,
+    tenant: Option<&str>,
+) -> Result<KeyRecord, ManageError> {
+    store
+        .get(id)
+        .await?
+        .filter(|k| tenant.is_none_or(|t| t == k.tenant))
+        .ok_or(ManageError::NotFound)
+}
+
+/// Replaces a working key (of `tenant` only, when given) with a new secret; the old one is
+/// revoked at once. A revoked or expired key is refused with [`ManageError::Inactive`], also
+/// when another rotation or a revocation takes it first.
 pub async fn rotate(
     store: &Arc<dyn KeyStore>,
     cfg: &AdminConfig,
     id: &str,
+    tenant: Option<&str>,
     now: i64,
 ) -> Result<Issued, ManageError> {
-    let old = store.get(id).await?.ok_or(ManageError::NotFound)?;
+    let old = owned(store, id, tenant).await?;
+    if let Some(i) = Inactive::of(&old, now) {
+        return Err(ManageError::Inactive(i));
+    }
     let secret = keys::generate(&cfg.key_prefix, old.environment);
-    let key = store
-        .rotate(id, &secret.hash, &secret.hint, now)
-        .await?
-        .ok_or(ManageError::NotFound)?;
-    Ok(Issued {
-        key,
-        secret: secret.plaintext,
-    })
+    if let Some(key) = store.rotate(id, &secret.hash, &secret.hint, now).await? {
+        return Ok(Issued {
+            key,
+            secret: secret.plaintext,
+        });
+    }
+    // The store refused: the key stopped working since it was read. Say how.
+    let current = store.get(id).await?.ok_or(ManageError::NotFound)?;
+    match Inactive::of(&current, now) {
+        Some(i) => Err(ManageError::Inactive(i)),
+        None => Err(ManageError::Store(StoreError(format!(
+            "{id} changed while it was being rotated; try again"
+        )))),
+    }
+}
+
+/// A revocation's outcome.
+#[derive(Debug)]
+pub struct Revoked {
+    /// The key as it is now, with the time it was first revoked.
+    pub key: KeyRecord,
+    /// Whether it was revoked before this call, which then changed nothing.
+    pub already: bool,
+}
+
+impl std::fmt::Display for Revoked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = rfc3339(self.key.revoked_at.unwrap_or_default());
+        if self.already {
+            write!(f, "{} was already revoked at {at}", self.key.id)
+        } else {
+            write!(f, "{} revoked at {at}", self.key.id)
+        }
+    }
+}
+
+/// Revokes a key (of `tenant` only, when given). Revoking twice keeps the first time.
+pub async fn revoke(
+    store: &Arc<dyn KeyStore>,
+    id: &str,
+    tenant: Option<&str>,
+    now: i64,
+) -> Result<Revoked, ManageError> {
+    let key = owned(store, id, tenant).await?;
+    if key.revoked_at.is_some() {
+        return Ok(Revoked { key, already: true });
+    }
+    let key = store.revoke(id, now).await?.ok_or(ManageError::NotFound)?;
+    // Another revocation or rotation may have come first: its time stands.
+    let already = key.revoked_at != Some(now);
+    Ok(Revoked { key, already })
+}
+
+/// Unix seconds as RFC 3339 in UTC (`2026-11-15T00:00:00Z`); the number itself when it is out
+/// of range.
+pub fn rfc3339(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| secs.to_string())
 }
 
 /// The current time in Unix seconds.

@@ -299,6 +299,7 @@ pub(super) async fn revoke_key(
         (status = 201, description = "The new key and its secret", body = IssuedView),
         (status = 401, description = "No, a wrong or an expired portal token"),
         (status = 404, description = "No such key for this tenant"),
+        (status = 409, description = "The key is revoked or expired; `details` says which and since when"),
     ))]
 pub(super) async fn rotate_key(
     State(a): Shared,

@@ -58,6 +58,7 @@ pub fn manage_error(e: ManageError, id: &str) -> Error {
     match e {
         ManageError::Invalid(v) => Error::invalid_fields(v),
         ManageError::NotFound => Error::not_found("API key", id),
+        ManageError::Inactive(i) => crate::keys::inactive_error(&i),
         ManageError::Store(e) => store_error(e),
     }
 }

@@ -20,7 +20,7 @@ pub enum LimitScope {
 }
 
 /// Rate, quota and concurrency limits. Any field left out means "no limit" of that kind.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Requests allowed per `per_seconds` (sustained rate).
@@ -41,6 +41,14 @@ pub struct Limits {
 
 fn default_window() -> u32 {
     60
+}
+
+/// No limit of any kind, with the window a rate would have (as a section that leaves
+/// `per_seconds` out), so every `Limits` answered has a window of at least one second.
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::from_fields(None, None, None, None, None)
+    }
 }
 
 impl Limits {

@@ -19,9 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::keys::Environment;
 use crate::plans::Limits;
 
-pub use log::{
-    RequestQuery, Retention, StatusFilter, Step, TenantUsageRow, UsageQuery, UsageRow,
-};
+pub use log::{RequestQuery, Retention, StatusFilter, Step, TenantUsageRow, UsageQuery, UsageRow};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -105,6 +103,15 @@ impl KeyStatus {
         }
     }
 
+    /// The name the admin API gives it (`active`, `revoked`, `expired`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Revoked => "revoked",
+            KeyStatus::Expired => "expired",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<KeyStatus> {
         match s {
             "active" => Some(KeyStatus::Active),
@@ -157,7 +164,10 @@ pub trait KeyStore: Send + Sync + 'static {
     /// Marks a key revoked; `None` when there is no such key. Revoking twice keeps the first time.
     async fn revoke(&self, id: &str, now: i64) -> Result<Option<KeyRecord>, StoreError>;
     /// Replaces a key: a new key with the same attributes under `hash`, the old one revoked, in
-    /// one transaction.
+    /// one transaction. Only a key that works at `now` is replaced: `None` when there is no
+    /// such key or it is revoked (by hand, or by an earlier rotation) or expired, and then
+    /// nothing changes. The check and the revocation are one statement, so of two rotations of
+    /// one key, or a rotation and a revocation, racing, only one takes the key.
     async fn rotate(
         &self,
         id: &str,

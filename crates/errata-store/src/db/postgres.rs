@@ -59,6 +59,11 @@ impl PgStore {
 
 const INSERT: &str = "INSERT INTO api_keys (id, key_hash, hint, tenant, name, environment, scopes, plan, ip_allowlist, limits, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
+/// Revokes a key for its replacement, only while it works: not revoked, not expired at `now`
+/// (as [`super::KeyStatus::of`] says). The guard and the change are one statement.
+const ROTATE_OLD: &str = "UPDATE api_keys SET revoked_at = $1, replaced_by = $2 WHERE id = $3 \
+     AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1) RETURNING *";
+
 mod ops {
     crate::db::log_ops::log_ops!(
         sqlx::Postgres,
@@ -123,28 +128,24 @@ impl KeyStore for PgStore {
         hint: &str,
         now: i64,
     ) -> Result<Option<KeyRecord>, StoreError> {
+        let new_id = super::new_id();
         let mut tx = self.pool.begin().await?;
-        let Some(old) =
-            sqlx::query_as::<_, KeyRow>("SELECT * FROM api_keys WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
+        // The row lock this takes makes a concurrent rotation or revocation wait, and then
+        // re-check the guard against what this one committed.
+        let Some(old) = sqlx::query_as::<_, KeyRow>(ROTATE_OLD)
+            .bind(now)
+            .bind(&new_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
         else {
             return Ok(None);
         };
         let old = KeyRecord::try_from(old)?;
-        let row = NewRow::replacing(&old, hash, hint, now);
+        let row = NewRow::replacing(&old, new_id, hash, hint, now);
         bind_row!(sqlx::query(INSERT), row)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1), replaced_by = $2 WHERE id = $3",
-        )
-        .bind(now)
-        .bind(&row.id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         self.get(&row.id).await
     }

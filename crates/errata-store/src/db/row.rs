@@ -102,10 +102,17 @@ impl<'a> NewRow<'a> {
         }
     }
 
-    /// The row replacing `old` on rotation: the same attributes under a new secret.
-    pub(crate) fn replacing(old: &'a KeyRecord, hash: &'a str, hint: &'a str, now: i64) -> Self {
+    /// The row replacing `old` on rotation: the same attributes under a new secret, with the
+    /// id the old row already names in `replaced_by`.
+    pub(crate) fn replacing(
+        old: &'a KeyRecord,
+        id: String,
+        hash: &'a str,
+        hint: &'a str,
+        now: i64,
+    ) -> Self {
         NewRow {
-            id: new_id(),
+            id,
             hash,
             hint,
             tenant: &old.tenant,

@@ -154,6 +154,11 @@ fn migration_failed(e: sqlx::migrate::MigrateError) -> StoreError {
 
 const INSERT: &str = "INSERT INTO api_keys (id, key_hash, hint, tenant, name, environment, scopes, plan, ip_allowlist, limits, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
+/// Revokes a key for its replacement, only while it works: not revoked, not expired at `now`
+/// (as [`super::KeyStatus::of`] says). The guard and the change are one statement.
+const ROTATE_OLD: &str = "UPDATE api_keys SET revoked_at = ?, replaced_by = ? WHERE id = ? \
+     AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) RETURNING *";
+
 mod ops {
     crate::db::log_ops::log_ops!(
         sqlx::Sqlite,
@@ -226,27 +231,25 @@ impl KeyStore for SqliteStore {
         hint: &str,
         now: i64,
     ) -> Result<Option<KeyRecord>, StoreError> {
+        let new_id = super::new_id();
+        // Writing first takes the file's write lock before anything is read, so the guard
+        // below sees every committed revocation, rotation or expiry change.
         let mut tx = self.pool.begin().await?;
-        let Some(old) = sqlx::query_as::<_, KeyRow>("SELECT * FROM api_keys WHERE id = ?")
+        let Some(old) = sqlx::query_as::<_, KeyRow>(ROTATE_OLD)
+            .bind(now)
+            .bind(&new_id)
             .bind(id)
+            .bind(now)
             .fetch_optional(&mut *tx)
             .await?
         else {
             return Ok(None);
         };
         let old = KeyRecord::try_from(old)?;
-        let row = NewRow::replacing(&old, hash, hint, now);
+        let row = NewRow::replacing(&old, new_id, hash, hint, now);
         bind_row!(sqlx::query(INSERT), row)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?), replaced_by = ? WHERE id = ?",
-        )
-        .bind(now)
-        .bind(&row.id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         self.get(&row.id).await
     }
