@@ -213,7 +213,7 @@ pub(super) async fn show(
         (status = 400, description = "The body is not JSON"),
         (status = 401, description = "No or a wrong admin token"),
         (status = 404, description = "No such key"),
-        (status = 422, description = "A field is invalid, or the key is revoked"),
+        (status = 422, description = "A field is invalid"),
     ))]
 pub(super) async fn update(
     State(a): Shared,

@@ -225,7 +225,8 @@ where
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
-/// Applies a patch to a key (of `tenant` only, when given). A revoked key cannot change.
+/// Applies a patch to a key (of `tenant` only, when given). A revoked key can still be edited;
+/// it stays revoked.
 pub async fn update(
     store: &Arc<dyn KeyStore>,
     cfg: &AdminConfig,

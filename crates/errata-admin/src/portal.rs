@@ -254,7 +254,7 @@ pub(super) async fn show_key(
         (status = 400, description = "The body is not JSON"),
         (status = 401, description = "No, a wrong or an expired portal token"),
         (status = 404, description = "No such key for this tenant"),
-        (status = 422, description = "A field is invalid, or the key is revoked"),
+        (status = 422, description = "A field is invalid"),
     ))]
 pub(super) async fn update_key(
     State(a): Shared,
