@@ -10,10 +10,8 @@ use axum::response::{IntoResponse, Response};
 use errata_axum::{Error, Path};
 use serde::Serialize;
 
-use errata_core::{ApiError, Violation};
-
 use crate::auth::AdminCaller;
-use crate::manage::{self, Inactive, KeyPatch, ManageError};
+use crate::manage::{self, KeyPatch, ManageError};
 use crate::params::{Query, bad_param, json_body};
 use crate::state::{Admin, Shared, manage_error, store_error};
 use errata_store::db::{KeyStatus, KeyView, NewKey};
@@ -133,17 +131,6 @@ pub(super) async fn rotate_key(
         .map_err(|e| manage_error(e, id))?;
     a.cache.clear();
     Ok(issued(i))
-}
-
-/// A rotation of a key that no longer works: a conflict with the key's state, which no
-/// condition names, so the catalog's code for 409 (the built-in catalog's
-/// `resource_conflict`), with the key's state, since when and the fix in `details`.
-pub(crate) fn inactive_error(i: &Inactive) -> Error {
-    Error::from(ApiError::status(409)).details([Violation::new(
-        ["status"],
-        i.to_string(),
-        i.status.as_str(),
-    )])
 }
 
 pub(super) async fn create_key(a: &Admin, new: &NewKey) -> Result<Response, Error> {

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use errata_axum::Error;
-use errata_core::{ApiError, Condition};
+use errata_core::{ApiError, Condition, Violation};
 use errata_store::db::KeyStore;
 use errata_store::key_cache::KeyCache;
 use errata_store::reqlog::Recorder;
 
 use crate::config::AdminConfig;
-use crate::manage::ManageError;
+use crate::manage::{Inactive, ManageError};
 use crate::portal_token::PortalSigner;
 use crate::sessions::Sessions;
 
@@ -58,9 +58,20 @@ pub fn manage_error(e: ManageError, id: &str) -> Error {
     match e {
         ManageError::Invalid(v) => Error::invalid_fields(v),
         ManageError::NotFound => Error::not_found("API key", id),
-        ManageError::Inactive(i) => crate::keys::inactive_error(&i),
+        ManageError::Inactive(i) => inactive_error(&i),
         ManageError::Store(e) => store_error(e),
     }
+}
+
+/// A rotation of a key that no longer works: a conflict with the key's state, which no
+/// condition names, so the catalog's code for 409 (the built-in catalog's
+/// `resource_conflict`), with the key's state, since when and the fix in `details`.
+fn inactive_error(i: &Inactive) -> Error {
+    Error::from(ApiError::status(409)).details([Violation::new(
+        ["status"],
+        i.to_string(),
+        i.status.as_str(),
+    )])
 }
 
 /// A store failure: logged, and the catalog's unavailable code with a short retry.

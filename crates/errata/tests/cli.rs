@@ -487,7 +487,7 @@ async fn serve_answers_with_a_catalog_that_extends_the_builtin_one() {
             "message": "Maximum of 20 widgets per order. You provided 25.",
             "param": null,
             "request_id": id,
-            "doc_url": "/errors#too_many_widgets"
+            "doc_url": format!("{base}/errors#too_many_widgets")
         }})
     );
 
@@ -507,7 +507,7 @@ async fn serve_answers_with_a_catalog_that_extends_the_builtin_one() {
             "message": "No API key was provided. Send it as `Authorization: Bearer <key>`.",
             "param": null,
             "request_id": id,
-            "doc_url": "/errors#missing_api_key"
+            "doc_url": format!("{base}/errors#missing_api_key")
         }})
     );
     drop(_child);
