@@ -293,6 +293,26 @@ fn yes() -> bool {
     true
 }
 
+/// An address to connect to for a listener on `addr`: one on every address (`0.0.0.0`, `::`)
+/// is reached on loopback.
+pub fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => {
+            SocketAddr::from(([127, 0, 0, 1], a.port()))
+        }
+        SocketAddr::V6(a) if a.ip().is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
+        }
+        a => a,
+    }
+}
+
+/// The default upstream: a service on this machine's port 3000.
+pub const DEFAULT_UPSTREAM: &str = "http://127.0.0.1:3000";
+
+/// The default key prefix: keys look like `errata_live_<secret>`.
+pub const DEFAULT_KEY_PREFIX: &str = "errata";
+
 /// The default SQLite store: a file in the working directory.
 pub const DEFAULT_STORE: &str = "sqlite://errata-keys.db";
 
@@ -333,19 +353,14 @@ pub const EXAMPLES: Examples<'static> = &[
 ];
 
 impl Config {
-    /// The base of every error's `doc_url`: `public_url`, or the listen address (`localhost`
-    /// for a wildcard one), `https` with `[tls]`.
+    /// The base of every error's `doc_url`: `public_url`, or the listen address (loopback for
+    /// a wildcard one, see [`reachable`]), `https` with `[tls]`.
     pub fn public_base(&self) -> String {
         if let Some(u) = &self.public_url {
             return u.clone();
         }
         let scheme = if self.tls.is_some() { "https" } else { "http" };
-        let port = self.listen.port();
-        match self.listen.ip() {
-            ip if ip.is_unspecified() => format!("{scheme}://localhost:{port}"),
-            std::net::IpAddr::V6(ip) => format!("{scheme}://[{ip}]:{port}"),
-            std::net::IpAddr::V4(ip) => format!("{scheme}://{ip}:{port}"),
-        }
+        format!("{scheme}://{}", reachable(self.listen))
     }
 
     /// What the gateway's keys and the state's sections may hold, traced from the types that
@@ -391,7 +406,7 @@ impl Config {
         );
 
         let upstream = match &raw.upstream {
-            None => "http://127.0.0.1:3000".to_owned(),
+            None => DEFAULT_UPSTREAM.to_owned(),
             Some(u) => {
                 let s = u.get_ref().trim_end_matches('/').to_owned();
                 if !(s.starts_with("http://") || s.starts_with("https://"))
@@ -503,7 +518,7 @@ impl Config {
         };
 
         let key_prefix = match &raw.key_prefix {
-            None => "errata".to_owned(),
+            None => DEFAULT_KEY_PREFIX.to_owned(),
             Some(p) => {
                 let v = p.get_ref();
                 if v.is_empty()

@@ -16,10 +16,13 @@ use std::sync::Arc;
 use errata::config::Config;
 use errata::serve;
 use errata_admin::manage;
+use errata_gateway::config::{DEFAULT_KEY_PREFIX, reachable};
 use errata_store::counters::SystemClock;
 use errata_store::db::NewKey;
 use errata_store::keys::Environment;
 use tokio::net::TcpListener;
+
+use crate::gateway_cli::shell_word;
 
 /// The demo's policy: a plan roomy enough for the whole tour, a small one (5 a minute) for the
 /// rate-limit line alone, one plan-gated route, scoped event routes.
@@ -133,7 +136,7 @@ fn compose(mut cfg: Config, upstream: SocketAddr, store_url: String) -> Result<C
     g.content_types = own.content_types;
     g.routes = own.routes;
     // A key prefix the config chose is kept; otherwise the demo's keys say what they are for.
-    if g.key_prefix == Config::embedded().gateway.key_prefix {
+    if g.key_prefix == DEFAULT_KEY_PREFIX {
         g.key_prefix = own.key_prefix;
     }
     Ok(cfg)
@@ -236,31 +239,6 @@ struct Tour {
     config: Option<PathBuf>,
 }
 
-/// An address to connect to: a listener on every address is reached on loopback.
-fn reachable(addr: SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V4(a) if a.ip().is_unspecified() => {
-            SocketAddr::from(([127, 0, 0, 1], a.port()))
-        }
-        SocketAddr::V6(a) if a.ip().is_unspecified() => {
-            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
-        }
-        a => a,
-    }
-}
-
-/// `s` as one word of a POSIX shell command.
-fn sh_word(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-:+=@,%".contains(&b));
-    if plain {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
 /// How to run this binary from a shell: `errata` when that is what `PATH` finds, else its path.
 fn errata_command() -> String {
     let Ok(exe) = std::env::current_exe() else {
@@ -277,7 +255,7 @@ fn errata_command() -> String {
     if on_path {
         "errata".into()
     } else {
-        sh_word(&exe.display().to_string())
+        shell_word(&exe.display().to_string())
     }
 }
 
@@ -304,7 +282,7 @@ impl Tour {
             "made for this run; set [admin] token in a config passed with --config to choose it"
         };
         let errata = errata_command();
-        let store = sh_word(&self.store_url);
+        let store = shell_word(&self.store_url);
         let state = self.state.display();
         let lookups = if self.request_log {
             format!(

@@ -99,6 +99,18 @@ fn no_store(file: &Path, at: &StoreArgs) -> String {
     )
 }
 
+/// `s` as one word of a POSIX shell command.
+pub fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-:+=@,%".contains(&b));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
 /// How long `errata serve` waits at start for its upstream to accept a connection.
 const UPSTREAM_PROBE: Duration = Duration::from_millis(500);
 
@@ -133,7 +145,7 @@ fn upstream_warning(cfg: &Config) -> String {
         "warning: nothing answers at {upstream} yet; requests will get {} {} until it does.",
         answer.status, answer.code
     );
-    if *upstream == Config::embedded().gateway.upstream {
+    if upstream == errata_gateway::config::DEFAULT_UPSTREAM {
         warning.push_str(
             "\n  To try errata with an example service: `cargo run -p kaplaix-events` in errata's \
              repository (it listens on 127.0.0.1:3000), or `errata serve --demo` for the gateway \

@@ -8,7 +8,7 @@ use errata_store::db::{KeyView, NewKey};
 use errata_store::keys::Environment;
 use errata_store::plans::Limits;
 
-use crate::gateway_cli::{StoreArgs, open_store_for, runtime};
+use crate::gateway_cli::{StoreArgs, open_store_for, runtime, shell_word};
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
@@ -241,18 +241,6 @@ fn details(v: &KeyView) -> String {
         .into_iter()
         .map(|(label, value)| format!("{:<14}{value}\n", format!("{label}:")))
         .collect()
-}
-
-/// A word for a shell as it is, or in single quotes.
-fn shell_word(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.:/@+=".contains(&b));
-    if plain {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }
 
 fn json<T: serde::Serialize>(v: &T, pretty: bool) -> Result<String, String> {

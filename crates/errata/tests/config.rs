@@ -318,7 +318,7 @@ fn tls_settings_name_the_file_and_the_fix() {
 }
 
 /// `doc_url` links are absolute: under `public_url` when set (a trailing `/` dropped), else
-/// under the listen address, `localhost` standing for a wildcard one and `https` with TLS.
+/// under the listen address, loopback standing for a wildcard one and `https` with TLS.
 #[test]
 fn the_public_url_is_checked_and_derived_from_the_listen_address() {
     let base = |src: &str| {
@@ -328,7 +328,8 @@ fn the_public_url_is_checked_and_derived_from_the_listen_address() {
             .public_base()
     };
     assert_eq!(base(""), "http://127.0.0.1:8080");
-    assert_eq!(base("listen = \"0.0.0.0:9000\""), "http://localhost:9000");
+    assert_eq!(base("listen = \"0.0.0.0:9000\""), "http://127.0.0.1:9000");
+    assert_eq!(base("listen = \"[::]:9000\""), "http://[::1]:9000");
     assert_eq!(base("listen = \"[::1]:9000\""), "http://[::1]:9000");
     assert_eq!(
         base("public_url = \"https://api.example.com/\""),
