@@ -12,6 +12,8 @@
 //! - [`key_cache`]: verified keys held in front of the store (single flight, stale while
 //!   revalidating, forgotten on every change).
 //! - [`keys`]: key generation and hashing; [`plans`]: plans and their limits.
+//! - [`health`]: liveness and readiness (the store and counters answer in time, the process is
+//!   not shutting down), shared by the admin API and the gateway.
 //!
 //! No HTTP server or client lives here; the settings of each part are defined and checked
 //! beside it.
@@ -19,6 +21,7 @@
 pub mod counters;
 pub mod db;
 pub mod flush;
+pub mod health;
 pub mod idempotency;
 pub mod key_cache;
 pub mod keys;

@@ -120,6 +120,12 @@ pub trait Counters: Send + Sync + 'static {
     fn idempotency_records(&self) -> Option<Arc<dyn crate::idempotency::Records>> {
         None
     }
+
+    /// A cheap round trip that says the backend answers, for readiness checks (the caller
+    /// bounds it with its timeout). In this process's memory there is nothing to reach.
+    async fn ping(&self) -> Result<(), CountersError> {
+        Ok(())
+    }
 }
 
 /// Opens the counters a URL names: `memory:` for this process, `redis://` (or `rediss://`) for

@@ -471,6 +471,21 @@ impl Counters for RedisCounters {
     fn idempotency_records(&self) -> Option<std::sync::Arc<dyn crate::idempotency::Records>> {
         Some(crate::idempotency::RedisRecords::new(self.conn.clone()))
     }
+
+    /// `PING` on the calling task's connection, bounded by the connection's own timeouts; a
+    /// failure also makes the connection manager reconnect for the next call.
+    async fn ping(&self) -> Result<(), CountersError> {
+        let mut conn = self.conn().await;
+        let pong: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_error)?;
+        if pong == "PONG" {
+            Ok(())
+        } else {
+            Err(CountersError(format!("redis: PING answered `{pong}`")))
+        }
+    }
 }
 
 impl RedisCounters {
