@@ -124,6 +124,11 @@ pub struct Config {
     pub routes: Vec<Route>,
     pub idempotency: errata_store::idempotency::Settings,
     pub request_log: errata_store::reqlog::RequestLogConfig,
+    /// How log lines are written: one JSON object each, or text for a terminal.
+    pub log_format: LogFormat,
+    /// What is logged, as a tracing-subscriber `EnvFilter` directive (`"info"`,
+    /// `"info,errata::access=warn"`); `RUST_LOG`, when set, wins over it.
+    pub log_level: String,
 }
 
 #[derive(Deserialize)]
@@ -171,6 +176,8 @@ struct RawConfig {
     request_log: errata_store::reqlog::RequestLogConfig,
     #[serde(rename = "portal")]
     _portal: Option<toml::Value>,
+    log_format: Option<LogFormat>,
+    log_level: Option<Spanned<String>>,
 }
 
 /// A listener's certificate chain and key (PEM files).
@@ -293,6 +300,70 @@ fn yes() -> bool {
     true
 }
 
+/// How the process writes its log lines (`log_format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object a line, for a log collector.
+    #[default]
+    Json,
+    /// One human-readable line an event, for a terminal.
+    Text,
+}
+
+/// The level logged when `log_level` is not set.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+
+const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// What is wrong with a `log_level` directive, if anything: a filter tracing-subscriber cannot
+/// read, or a bare word that is a misspelt level (`infoo`, `warning`), which the filter would
+/// otherwise take as a target's name and quietly log nothing of what was meant.
+pub fn log_level_problem(directive: &str) -> Option<(String, String)> {
+    let help = "give a level (error, warn, info, debug, trace) or directives such as \"info,errata::access=warn\"";
+    if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(directive) {
+        return Some((
+            format!("log_level `{directive}` is not a log filter: {e}"),
+            help.to_owned(),
+        ));
+    }
+    for word in directive.split(',').map(str::trim) {
+        let bare = !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphabetic());
+        let lower = word.to_ascii_lowercase();
+        if !bare || LEVELS.contains(&lower.as_str()) {
+            continue;
+        }
+        if let Some(level) = LEVELS
+            .iter()
+            .find(|l| lower.starts_with(*l) || edit_distance(&lower, l) <= 2)
+        {
+            return Some((
+                format!("log_level `{directive}`: `{word}` is not a level"),
+                format!("did you mean `{level}`?"),
+            ));
+        }
+    }
+    None
+}
+
+/// Levenshtein distance, for the short words of a log level.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// An address to connect to for a listener on `addr`: one on every address (`0.0.0.0`, `::`)
 /// is reached on loopback.
 pub fn reachable(addr: SocketAddr) -> SocketAddr {
@@ -350,6 +421,8 @@ pub const EXAMPLES: Examples<'static> = &[
     ("routes.content_types", "[\"application/json\"]"),
     ("idempotency.header", "\"Idempotency-Key\""),
     ("request_log.success_sample", "0.1"),
+    ("log_format", "\"json\""),
+    ("log_level", "\"info,errata::access=warn\""),
 ];
 
 impl Config {
@@ -784,6 +857,16 @@ impl Config {
         // Longest prefix first.
         routes.sort_by_key(|r| std::cmp::Reverse(r.path.len()));
 
+        let log_level = match &raw.log_level {
+            None => DEFAULT_LOG_LEVEL.to_owned(),
+            Some(l) => {
+                if let Some((msg, help)) = log_level_problem(l.get_ref()) {
+                    err(at(l.span().start), msg, &help);
+                }
+                l.get_ref().clone()
+            }
+        };
+
         for p in raw.request_log.problems() {
             err((0, 0), p, "see docs/gateway-config.md, [request_log]");
         }
@@ -837,6 +920,8 @@ impl Config {
             routes,
             idempotency,
             request_log: raw.request_log,
+            log_format: raw.log_format.unwrap_or_default(),
+            log_level,
         })
     }
 
@@ -876,6 +961,36 @@ mod tests {
         assert_eq!(
             err.render("errata.toml"),
             "errata.toml:2:25: error: `check_upstream_errors` must be true or false, not `\"no\"`\n  help: write `check_upstream_errors = true` or `check_upstream_errors = false`, without quotes"
+        );
+    }
+
+    #[test]
+    fn log_format_and_log_level_default_and_are_checked_at_their_line() {
+        let base = Path::new(".");
+        let c = Config::from_toml("", base).unwrap();
+        assert_eq!(
+            (c.log_format, c.log_level.as_str()),
+            (LogFormat::Json, "info")
+        );
+        let c = Config::from_toml(
+            "log_format = \"text\"\nlog_level = \"info,errata::access=warn\"\n",
+            base,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.log_format, c.log_level.as_str()),
+            (LogFormat::Text, "info,errata::access=warn")
+        );
+        let err =
+            Config::from_toml("log_format = \"jsn\"\nlog_level = \"infoo\"\n", base).unwrap_err();
+        assert_eq!(
+            err.render("errata.toml"),
+            "errata.toml:1:14: error: `log_format` must be one of \"json\", \"text\", not `\"jsn\"`\n  help: did you mean \"json\"?\nerrata.toml:2:13: error: log_level `infoo`: `infoo` is not a level\n  help: did you mean `info`?"
+        );
+        let err = Config::from_toml("log_level = \"errata::access=loud\"\n", base).unwrap_err();
+        assert_eq!(
+            err.render("errata.toml"),
+            "errata.toml:1:13: error: log_level `errata::access=loud` is not a log filter: error parsing level filter: expected one of \"off\", \"error\", \"warn\", \"info\", \"debug\", \"trace\", or a number 0-5\n  help: give a level (error, warn, info, debug, trace) or directives such as \"info,errata::access=warn\""
         );
     }
 }

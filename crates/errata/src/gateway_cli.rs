@@ -167,21 +167,9 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
-/// JSON logs to standard error, `RUST_LOG` to filter (default `info`).
-pub fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_current_span(false)
-        .try_init();
-}
-
 pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let cfg = load_config(args.config.as_deref())?;
-    init_logs();
+    errata::logs::init(cfg.gateway.log_format, &cfg.gateway.log_level)?;
     let rt = runtime()?;
     if args.demo {
         rt.block_on(crate::demo::run(cfg, args.config.as_deref()))?;

@@ -3,4 +3,5 @@
 //! process (for `errata serve`, the demo and the end-to-end tests).
 
 pub mod config;
+pub mod logs;
 pub mod serve;
