@@ -21,13 +21,15 @@ use tokio::sync::watch;
 use crate::gate::Gate;
 use crate::gateway::Gateway;
 use crate::head::MAX_HEAD_BYTES;
+use crate::live::Live;
 use crate::reply::Body;
 use crate::request_path;
 
-/// errata's service for one connection: every request goes down the gateway's path.
+/// errata's service for one connection: every request goes down the path of the gateway
+/// current when it arrives.
 #[derive(Clone)]
 pub struct Service {
-    pub gateway: Arc<Gateway>,
+    pub live: Arc<Live>,
     /// The worker serving the connection (its shard of per-worker state).
     pub worker: usize,
     pub peer: SocketAddr,
@@ -41,15 +43,16 @@ impl hyper::service::Service<Request<Incoming>> for Service {
     type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        let svc = self.clone();
-        if svc.gateway.is_marked(&req) {
-            let err = svc.refusal.lock().ok().and_then(|mut s| s.take());
-            return Box::pin(async move { Ok(request_path::gate_refusal(&svc.gateway, err)) });
+        let gw = self.live.load_full();
+        if gw.is_marked(&req) {
+            let err = self.refusal.lock().ok().and_then(|mut s| s.take());
+            return Box::pin(async move { Ok(request_path::gate_refusal(&gw, err)) });
         }
         let version = req.version();
+        let (worker, peer) = (self.worker, self.peer);
         Box::pin(async move {
-            let res = request_path::handle(&svc.gateway, svc.worker, svc.peer, req).await;
-            Ok(to_client(&svc.gateway, res, version))
+            let res = request_path::handle(&gw, worker, peer, req).await;
+            Ok(to_client(&gw, res, version))
         })
     }
 }
@@ -72,7 +75,7 @@ fn to_client(gw: &Gateway, mut res: Response<Body>, version: http::Version) -> R
 /// upstream is plain HTTP, else on hyper.
 pub async fn serve<IO>(
     io: IO,
-    gateway: Arc<Gateway>,
+    live: Arc<Live>,
     worker: usize,
     peer: SocketAddr,
     stop: watch::Receiver<bool>,
@@ -81,10 +84,10 @@ pub async fn serve<IO>(
 {
     // Each path boxed: the task then holds only the one it runs (hyper's connection state
     // is several kilobytes, the relay's a fraction of that).
-    if gateway.upstream(worker).is_some_and(|u| u.relayable()) {
-        Box::pin(crate::relay::serve(io, gateway, worker, peer, stop)).await;
+    if live.load().upstream(worker).is_some_and(|u| u.relayable()) {
+        Box::pin(crate::relay::serve(io, live, worker, peer, stop)).await;
     } else {
-        Box::pin(serve_hyper(io, Vec::new(), gateway, worker, peer, stop)).await;
+        Box::pin(serve_hyper(io, Vec::new(), live, worker, peer, stop)).await;
     }
 }
 
@@ -93,17 +96,21 @@ pub async fn serve<IO>(
 pub async fn serve_hyper<IO>(
     io: IO,
     held: Vec<u8>,
-    gateway: Arc<Gateway>,
+    live: Arc<Live>,
     worker: usize,
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let refusals = gateway.refusals();
-    let timeout = gateway.config.header_read_timeout;
+    // The gate's marker outlives reloads, so the refusals of the gateway current now serve
+    // the connection's whole life.
+    let (refusals, timeout) = {
+        let gw = live.load();
+        (gw.refusals(), gw.config.header_read_timeout)
+    };
     let service = Service {
-        gateway,
+        live,
         worker,
         peer,
         refusal: Arc::clone(&refusals.slot),
@@ -141,7 +148,7 @@ pub async fn serve_hyper<IO>(
 /// level.
 pub async fn serve_h2<IO>(
     io: IO,
-    gateway: Arc<Gateway>,
+    live: Arc<Live>,
     worker: usize,
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
@@ -149,7 +156,7 @@ pub async fn serve_h2<IO>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = Service {
-        gateway,
+        live,
         worker,
         peer,
         refusal: Arc::new(Mutex::new(None)),

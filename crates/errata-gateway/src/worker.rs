@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::conn;
 use crate::gateway::Gateway;
+use crate::live::Live;
 use crate::tls;
 
 /// How long a connection past the cap gets to take its 503.
@@ -97,7 +98,7 @@ fn socket(at: SocketAddr) -> std::io::Result<Socket> {
 /// after `stop` turns true, accepting ends, open connections finish their request within the
 /// shutdown grace and are then dropped.
 pub fn spawn(
-    gw: &Arc<Gateway>,
+    live: &Arc<Live>,
     listeners: Vec<std::net::TcpListener>,
     stop: &watch::Receiver<bool>,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -111,14 +112,14 @@ pub fn spawn(
             .build()
             .map_err(|e| format!("cannot start worker {worker}: {e}"))?;
         let (tx, rx) = oneshot::channel();
-        let gw = Arc::clone(gw);
+        let live = Arc::clone(live);
         let stop = stop.clone();
         let open = Arc::clone(&open);
         let tls = tls.clone();
         std::thread::Builder::new()
             .name(format!("errata-worker-{worker}"))
             .spawn(move || {
-                rt.block_on(accept_loop(gw, worker, listener, stop, open, tls));
+                rt.block_on(accept_loop(live, worker, listener, stop, open, tls));
                 let _ = tx.send(());
             })
             .map_err(|e| format!("cannot start worker {worker}: {e}"))?;
@@ -137,7 +138,7 @@ impl Drop for Open {
 }
 
 async fn accept_loop(
-    gw: Arc<Gateway>,
+    live: Arc<Live>,
     worker: usize,
     listener: std::net::TcpListener,
     mut stop: watch::Receiver<bool>,
@@ -151,7 +152,8 @@ async fn accept_loop(
             return;
         }
     };
-    let max = gw.config.max_connections;
+    // A setting of the process: a reload that changes it takes a restart.
+    let max = live.load().config.max_connections;
     let mut conns = JoinSet::new();
     let mut ended = 0usize;
     let mut last_idle = std::time::Instant::now();
@@ -188,14 +190,14 @@ async fn accept_loop(
         let guard = Open(Arc::clone(&open));
         if open.fetch_add(1, Ordering::Relaxed) >= max {
             match &tls {
-                None => conns.spawn(refuse(tcp, gw.over_capacity(), guard)),
+                None => conns.spawn(refuse(tcp, live.load().over_capacity(), guard)),
                 Some(acceptor) => {
-                    conns.spawn(refuse_tls(Arc::clone(&gw), acceptor.clone(), tcp, guard))
+                    conns.spawn(refuse_tls(live.load_full(), acceptor.clone(), tcp, guard))
                 }
             };
             continue;
         }
-        let gateway = Arc::clone(&gw);
+        let gateway = Arc::clone(&live);
         let stop = stop.clone();
         let tls = tls.clone();
         conns.spawn(async move {
@@ -215,7 +217,7 @@ async fn accept_loop(
         });
     }
     drop(listener);
-    let grace = gw.config.shutdown_grace;
+    let grace = live.load().config.shutdown_grace;
     if tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} })
         .await
         .is_err()

@@ -28,11 +28,12 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let cfg = recorder.config().clone();
-    let every = Duration::from_millis(cfg.flush_interval_ms);
     let mut unwritten = Unwritten::default();
     let mut last_prune_minute = None;
     loop {
+        // Read each round: a reload may have changed the interval or retention.
+        let cfg = recorder.config();
+        let every = Duration::from_millis(cfg.flush_interval_ms);
         let stopping = tokio::select! {
             _ = tokio::time::sleep(every) => false,
             _ = recorder.filled() => false,

@@ -212,7 +212,7 @@ pub async fn run(base: Config, config: Option<&Path>) -> Result<(), String> {
     let running =
         serve::start(cfg, store, counters, Arc::new(SystemClock), listener, admin).await?;
     tour.print(&running, &keys);
-    serve::shutdown_signal().await;
+    serve::until_stopped(&running.reloader).await;
     running.shutdown().await;
     drop(state);
     Ok(())

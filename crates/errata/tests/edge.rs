@@ -342,7 +342,7 @@ async fn the_request_id_agrees_in_header_and_body_through_an_errata_axum_upstrea
 #[tokio::test]
 async fn several_workers_serve_one_address() {
     let h = start("workers = 2\n").await;
-    assert_eq!(h.running.gateway.config.workers, 2);
+    assert_eq!(h.running.gateway().config.workers, 2);
     let (key, _) = h.key(json!({})).await;
     for _ in 0..20 {
         // A new connection each time, so both workers take some.

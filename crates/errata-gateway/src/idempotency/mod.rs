@@ -158,6 +158,12 @@ impl Idempotency {
         }
     }
 
+    /// Where the records are kept, for the stage a reloaded gateway makes: the records (and
+    /// the requests in flight they hold) outlive the settings.
+    pub fn records(&self) -> Arc<dyn Records> {
+        Arc::clone(&self.inner.records)
+    }
+
     /// Decides a request: untouched (no key, or a route or method without idempotency), a
     /// replay, a refusal (`Err`), or a claimed run. `subject` scopes the keys (a tenant or an
     /// API key, as the limits count); `max_body` bounds the request body read to hash it.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod process;
 pub mod services;
 
 use std::sync::Arc;
@@ -149,7 +150,7 @@ impl Harness {
         let now = (self.clock_ms() / 1000) as i64;
         let issued = manage::create(
             &self.store,
-            &self.running.admin.config,
+            &self.running.admin().config,
             &new,
             now.min(manage::now_secs()),
         )
