@@ -1,4 +1,5 @@
-//! Subcommands: `catalog check`, `catalog diff`, `render`, `docs`, `sdk`.
+//! Subcommands: `catalog check`, `catalog diff`, `render`, `docs`, `sdk`, and the wiring of the
+//! others (`serve`, `keys`, `requests`, `server`, `config`) to their files; `completions`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,7 +9,12 @@ use errata_core::{ApiError, Catalog, Condition, Format, Severity, Violation};
 use serde_json::Value;
 
 #[derive(Parser, Debug)]
-#[command(name = "errata", version, about = "One error contract for an HTTP API")]
+#[command(
+    name = "errata",
+    // The version and, built from a git checkout, the commit: `0.1.0 (abc1234567 2026-12-07)`.
+    version = env!("ERRATA_VERSION"),
+    about = "One error contract for an HTTP API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,6 +44,14 @@ enum Command {
     /// raises the catalog's codes and renders them exactly as errata does.
     #[command(subcommand)]
     Server(crate::server_cli::ServerCommand),
+    /// Check gateway config files before they are served.
+    #[command(subcommand)]
+    Config(crate::config_cli::ConfigCommand),
+    /// Print the shell completion script of `errata` for SHELL to standard output.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -123,6 +137,15 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Requests(cmd) => crate::requests_cli::requests(cmd),
         Command::Sdk(cmd) => crate::sdk_cli::run(cmd, load_or_builtin),
         Command::Server(cmd) => crate::server_cli::run(cmd, load_or_builtin),
+        Command::Config(cmd) => crate::config_cli::run(cmd),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "errata", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)
+                .map_err(|e| format!("cannot write the completion script: {e}"))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Docs(args) => {
             let catalog = load_or_builtin(args.catalog.as_deref())?;
             let text = match args.format {

@@ -1,6 +1,7 @@
 //! `errata`: the command line of the errata error layer.
 
 mod cli;
+mod config_cli;
 mod demo;
 mod gateway_cli;
 mod keys_cli;
