@@ -1,6 +1,7 @@
 //! errata-admin: the admin API, on its own listener (loopback by default): keys, the request log, usage,
-//! console sessions, tenant portal sessions and the portal's own API, Prometheus metrics and
-//! the OpenAPI document. Its errors are the catalog's too.
+//! console sessions, tenant portal sessions and the portal's own API, Prometheus metrics,
+//! liveness and readiness (`/healthz`, `/readyz`) and the OpenAPI document. Its errors are the
+//! catalog's too.
 //!
 //! Who may call what: the admin token (`Authorization: Bearer`) or a console session (an
 //! HttpOnly cookie, plus `X-CSRF-Token` on writes) opens everything but `/portal/api/`; a
@@ -9,6 +10,7 @@
 mod auth;
 pub mod config;
 pub mod console;
+pub mod health;
 mod keys;
 mod log;
 pub mod manage;
@@ -80,6 +82,8 @@ pub fn router(admin: Arc<Admin>) -> Router {
         )
         .route("/portal/api/errors", get(portal::errors))
         .route("/metrics", get(operations::metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route(
             "/openapi.json",
             get(operations::openapi).layer(Extension(openapi)),

@@ -34,6 +34,8 @@ use utoipa::OpenApi;
         crate::portal::errors,
         crate::operations::metrics,
         crate::operations::openapi,
+        crate::health::healthz,
+        crate::health::readyz,
     ),
     components(schemas(errata_store::db::KeyRecord, errata_store::db::NewKey))
 )]

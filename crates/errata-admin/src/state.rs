@@ -24,6 +24,9 @@ pub struct Admin {
     pub recorder: Arc<Recorder>,
     pub sessions: Sessions,
     pub portal: PortalSigner,
+    /// What `/healthz` and `/readyz` check: the gateway's, given with [`Admin::with_health`];
+    /// by default the key store alone.
+    pub health: Arc<errata_store::health::Health>,
 }
 
 impl Admin {
@@ -38,7 +41,12 @@ impl Admin {
         token: String,
     ) -> Admin {
         let portal = PortalSigner::from_config(&config.portal);
+        let health = Arc::new(errata_store::health::Health::store_only(
+            Arc::clone(&store),
+            std::time::Duration::from_millis(500),
+        ));
         Admin {
+            health,
             config: Arc::new(config),
             catalog,
             store,
@@ -48,6 +56,13 @@ impl Admin {
             sessions: Sessions::default(),
             portal,
         }
+    }
+
+    /// Checks `health` (the gateway's store, counters, certificate and draining state) at
+    /// `/healthz` and `/readyz`.
+    pub fn with_health(mut self, health: Arc<errata_store::health::Health>) -> Admin {
+        self.health = health;
+        self
     }
 }
 

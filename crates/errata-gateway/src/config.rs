@@ -88,6 +88,9 @@ pub struct Config {
     /// An inbound request-id header trusted from clients (for a hop in front of errata).
     pub trusted_request_id_header: Option<String>,
     pub errors_path: String,
+    /// A path the gateway answers itself, without a key, with its readiness (`health_path`):
+    /// 200 `{"status":"ready"}` or the catalog's 503. Unset: no such path.
+    pub health_path: Option<String>,
     /// The gateway's address as its clients reach it (`https://api.example.com`), which makes
     /// every error's `doc_url` a link that can be followed from a log line or an exception;
     /// derived from the listen address when unset.
@@ -102,6 +105,9 @@ pub struct Config {
     pub store_timeout: Duration,
     pub counters_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// How long, on SIGTERM/SIGINT, the gateway keeps serving while not ready before it stops
+    /// accepting (`timeouts.drain_ms`), so a load balancer sees it leave first.
+    pub drain: Duration,
     pub key_cache_ttl: Duration,
     /// How long a client has to send a complete request head.
     pub header_read_timeout: Duration,
@@ -147,6 +153,7 @@ struct RawConfig {
     trusted_proxies: Vec<Spanned<String>>,
     trusted_request_id_header: Option<String>,
     errors_path: Option<Spanned<String>>,
+    health_path: Option<Spanned<String>>,
     public_url: Option<Spanned<String>>,
     #[serde(default = "yes")]
     check_upstream_errors: bool,
@@ -241,6 +248,7 @@ struct RawTimeouts {
     store_ms: Option<u64>,
     counters_ms: Option<u64>,
     shutdown_ms: Option<u64>,
+    drain_ms: Option<u64>,
     key_cache_ms: Option<u64>,
     header_read_ms: Option<u64>,
 }
@@ -400,6 +408,7 @@ pub const EXAMPLES: Examples<'static> = &[
     ("trusted_proxies", "[\"10.0.0.0/8\"]"),
     ("trusted_request_id_header", "\"x-request-id\""),
     ("errors_path", "\"/errors\""),
+    ("health_path", "\"/healthz\""),
     ("public_url", "\"https://api.example.com\""),
     ("workers", "2"),
     ("max_connections", "10000"),
@@ -407,6 +416,7 @@ pub const EXAMPLES: Examples<'static> = &[
     ("tls.key", "\"key.pem\""),
     ("timeouts.connect_ms", "2000"),
     ("timeouts.response_ms", "30000"),
+    ("timeouts.drain_ms", "5000"),
     ("key_cache.capacity", "100000"),
     ("limits.default_plan", "\"free\""),
     ("limits.content_types", "[\"application/json\"]"),
@@ -664,6 +674,23 @@ impl Config {
                 p.get_ref().clone()
             }
         };
+        let health_path = raw.health_path.as_ref().map(|p| {
+            let v = p.get_ref();
+            if !v.starts_with('/') {
+                err(
+                    at(p.span().start),
+                    format!("health_path `{v}` must start with /"),
+                    "e.g. \"/healthz\"",
+                );
+            } else if *v == errors_path {
+                err(
+                    at(p.span().start),
+                    format!("health_path `{v}` is the errors_path too"),
+                    "give the health check a path of its own, e.g. \"/healthz\"",
+                );
+            }
+            v.clone()
+        });
         let public_url = raw.public_url.as_ref().and_then(|u| {
             let url = u.get_ref().trim_end_matches('/');
             match url.parse::<http::Uri>() {
@@ -893,6 +920,7 @@ impl Config {
                 .trusted_request_id_header
                 .map(|h| h.to_ascii_lowercase()),
             errors_path,
+            health_path,
             public_url,
             check_upstream_errors: raw.check_upstream_errors,
             pass_server_header: raw.pass_server_header,
@@ -901,6 +929,7 @@ impl Config {
             store_timeout: ms(t.store_ms, 500),
             counters_timeout: ms(t.counters_ms, 100),
             shutdown_grace: ms(t.shutdown_ms, 10_000),
+            drain: ms(t.drain_ms, 0),
             key_cache_ttl: ms(t.key_cache_ms, 1_000),
             header_read_timeout: ms(t.header_read_ms, 30_000),
             workers,

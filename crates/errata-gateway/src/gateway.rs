@@ -113,6 +113,9 @@ pub struct Gateway {
     pub request_id_header: HeaderName,
     /// Refusals rendered once per kind, per worker (the relay's answers).
     pub prerendered: Prerendered,
+    /// Liveness and readiness (the admin `/healthz` and `/readyz`, `health_path`): one per
+    /// process, carried over by a reload.
+    pub health: Arc<crate::health::Health>,
     /// One upstream client (and connection pool) per worker, made on the worker's runtime.
     upstreams: Vec<OnceLock<Upstream>>,
     errors_page: Bytes,
@@ -167,7 +170,14 @@ impl Gateway {
             Arc::clone(&clock),
             &catalog.request_id().header,
         );
+        let health = Arc::new(crate::health::Health::new(
+            Arc::clone(&store),
+            config.store_timeout,
+            Arc::clone(&counters),
+            config.counters_timeout,
+        ));
         Ok(Arc::new(Gateway {
+            health,
             idempotency,
             recorder: Arc::new(Recorder::new(config.request_log.clone(), workers)),
             cache: Arc::new(KeyCache::new(

@@ -15,6 +15,7 @@ pub mod conn;
 pub mod gate;
 pub mod gateway;
 pub mod head;
+pub mod health;
 pub mod idempotency;
 pub mod lookup;
 pub mod metrics;

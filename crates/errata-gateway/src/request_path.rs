@@ -72,6 +72,7 @@ async fn path(
     let cfg = &gw.config;
     let route = match route::route(cfg, req.method(), req.uri().path())? {
         Routed::ErrorsPage => return Ok(gw.errors_page()),
+        Routed::Health => return crate::health::answer(gw),
         Routed::Upstream(slot, route) => {
             trace.route = slot;
             route

@@ -18,7 +18,6 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use errata_core::{ApiError, Condition, Violation};
-use serde_json::{Map, Value, json};
 
 use crate::counters::Counters;
 use crate::db::KeyStore;
@@ -114,25 +113,6 @@ impl Readiness {
         out
     }
 
-    /// The ready answer's body: `{"status": "ready", "checks": {"store": {"status": "ok",
-    /// "latency_ms": 0.412}, ...}}` (each check's status is `ok` or its failure's code).
-    pub fn body(&self) -> Value {
-        let mut checks = Map::new();
-        for c in self.checks.iter().flat_map(|c| c.iter()) {
-            checks.insert(
-                c.name.to_owned(),
-                json!({
-                    "status": c.failure.as_ref().map_or("ok", |f| f.code),
-                    "latency_ms": latency_ms(c.latency),
-                }),
-            );
-        }
-        json!({
-            "status": if self.is_ready() { "ready" } else { "not_ready" },
-            "checks": checks,
-        })
-    }
-
     /// The not-ready answer: the catalog's code for an unavailable dependency (503), with
     /// each reason in `details`.
     pub fn error(&self) -> ApiError {
@@ -172,18 +152,14 @@ fn unavailable(details: impl IntoIterator<Item = Violation>) -> ApiError {
         .details(details)
 }
 
-/// Milliseconds with microsecond precision.
-fn latency_ms(d: Duration) -> f64 {
-    d.as_micros() as f64 / 1000.0
-}
-
 /// The state behind the answers: the dependencies to check, the draining flag, the workers,
 /// and what the last checks saw. One per process, behind an `Arc`: a gateway made again (a
 /// reload) keeps the one it had.
 pub struct Health {
     store: Arc<dyn KeyStore>,
-    store_timeout: Duration,
-    counters: Option<(Arc<dyn Counters>, Duration)>,
+    counters: Option<Arc<dyn Counters>>,
+    /// The bounds of the store's and the counters' checks, which a reload may change.
+    timeouts: RwLock<(Duration, Duration)>,
     tls: RwLock<Option<TlsCheck>>,
     draining: AtomicBool,
     workers: AtomicUsize,
@@ -200,23 +176,33 @@ impl Health {
         counters: Arc<dyn Counters>,
         counters_timeout: Duration,
     ) -> Health {
-        let mut h = Health::store_only(store, store_timeout);
-        h.counters = Some((counters, counters_timeout));
-        h
+        let h = Health::store_only(store, store_timeout);
+        Health {
+            counters: Some(counters),
+            timeouts: RwLock::new((store_timeout, counters_timeout)),
+            ..h
+        }
     }
 
     /// Checks the key store only (an admin API with no gateway beside it).
     pub fn store_only(store: Arc<dyn KeyStore>, store_timeout: Duration) -> Health {
         Health {
             store,
-            store_timeout,
             counters: None,
+            timeouts: RwLock::new((store_timeout, Duration::ZERO)),
             tls: RwLock::new(None),
             draining: AtomicBool::new(false),
             workers: AtomicUsize::new(0),
             stopped: AtomicUsize::new(0),
             last: RwLock::new(None),
             started: Instant::now(),
+        }
+    }
+
+    /// Bounds the store's and the counters' checks anew (a reloaded `[timeouts]`).
+    pub fn set_timeouts(&self, store: Duration, counters: Duration) {
+        if let Ok(mut t) = self.timeouts.write() {
+            *t = (store, counters);
         }
     }
 
@@ -271,17 +257,27 @@ impl Health {
     /// Runs every check now, at once, each within its timeout; keeps the result for
     /// [`Health::last`], logs what changed and sets the metrics.
     pub async fn check(&self) -> Readiness {
+        let (store_timeout, counters_timeout) = self.timeouts.read().map_or(
+            (Duration::from_millis(500), Duration::from_millis(100)),
+            |t| *t,
+        );
         let store = probe(
             "store",
             "the key store",
-            self.store_timeout,
+            store_timeout,
             self.store.change_marker(),
         );
         let counters = async {
             match &self.counters {
-                Some((c, timeout)) => {
-                    Some(probe("counters", "the counters backend", *timeout, c.ping()).await)
-                }
+                Some(c) => Some(
+                    probe(
+                        "counters",
+                        "the counters backend",
+                        counters_timeout,
+                        c.ping(),
+                    )
+                    .await,
+                ),
                 None => None,
             }
         };
@@ -445,11 +441,9 @@ mod tests {
         assert_eq!(h.last().failures()[0].code, "starting");
         let r = h.check().await;
         assert!(r.is_ready());
-        let body = r.body();
-        assert_eq!(body["status"], "ready");
-        assert_eq!(body["checks"]["store"]["status"], "ok");
-        assert_eq!(body["checks"]["counters"]["status"], "ok");
-        assert!(body["checks"]["store"]["latency_ms"].is_f64());
+        let checks = r.checks.as_deref().unwrap();
+        let names: Vec<_> = checks.iter().map(|c| (c.name, c.ok())).collect();
+        assert_eq!(names, [("store", true), ("counters", true)]);
         assert!(h.last().is_ready());
         h.start_draining();
         let r = h.last();
@@ -486,8 +480,9 @@ mod tests {
             assert_eq!(f.len(), 1);
             assert_eq!(f[0].path, vec!["counters".to_owned()]);
             assert_eq!((f[0].code.as_str(), f[0].message.as_str()), (code, message));
-            assert_eq!(r.body()["checks"]["counters"]["status"], code);
-            assert_eq!(r.body()["status"], "not_ready");
+            let err = r.error();
+            assert_eq!(err.retry_after, Some(1));
+            assert_eq!(err.details, f);
         }
     }
 

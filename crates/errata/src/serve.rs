@@ -40,8 +40,29 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops accepting, waits for in-flight requests up to the configured grace, then returns.
+    /// Turns not ready, keeps serving for the configured drain time (`timeouts.drain_ms`), then
+    /// stops accepting and waits for in-flight requests up to the configured grace.
     pub async fn shutdown(self) {
+        self.shutdown_or(std::future::pending::<()>()).await;
+    }
+
+    /// As [`Running::shutdown`], with the drain time cut short when `cut` resolves (a second
+    /// signal).
+    pub async fn shutdown_or(self, cut: impl std::future::Future<Output = ()>) {
+        // Readiness first: /readyz and `health_path` answer 503 (`draining`) from now on, while
+        // the listeners still serve, so a load balancer takes the instance out before it stops.
+        self.gateway.health.start_draining();
+        let drain = self.gateway.config.drain;
+        if !drain.is_zero() {
+            tracing::info!(
+                drain_ms = drain.as_millis() as u64,
+                "not ready; serving on while load balancers notice"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(drain) => {}
+                () = cut => tracing::info!("drain cut short"),
+            }
+        }
         let _ = self.shutdown.send(true);
         let grace = self.gateway.config.shutdown_grace;
         for t in self.tasks {
@@ -122,6 +143,9 @@ pub async fn start_on(
         None => None,
         Some(files) => {
             let cert = CertReloader::load(files).map_err(|e| e.to_string())?;
+            gateway
+                .health
+                .set_tls(errata_gateway::health::tls_check(Arc::clone(&cert)));
             let config = tls::server::config(Arc::clone(&cert), true)
                 .map_err(|e| format!("TLS setup failed: {e}"))?;
             let mut stop = rx.clone();
@@ -134,20 +158,27 @@ pub async fn start_on(
             Some(tokio_rustls::TlsAcceptor::from(config))
         }
     };
-    for done in worker::spawn(&gateway, listeners, &rx, tls)? {
+    let workers = worker::spawn(&gateway, listeners, &rx, tls)?;
+    gateway.health.workers_started(workers.len());
+    for done in workers {
+        let health = Arc::clone(&gateway.health);
         tasks.push(tokio::spawn(async move {
             let _ = done.await;
+            health.worker_stopped();
         }));
     }
 
-    let admin_state = Arc::new(Admin::new(
-        admin_config,
-        Arc::clone(&gateway.catalog),
-        Arc::clone(&gateway.store),
-        Arc::clone(&gateway.cache),
-        Arc::clone(&gateway.recorder),
-        admin_token.clone(),
-    ));
+    let admin_state = Arc::new(
+        Admin::new(
+            admin_config,
+            Arc::clone(&gateway.catalog),
+            Arc::clone(&gateway.store),
+            Arc::clone(&gateway.cache),
+            Arc::clone(&gateway.recorder),
+            admin_token.clone(),
+        )
+        .with_health(Arc::clone(&gateway.health)),
+    );
     let admin_app = errata_admin::router(Arc::clone(&admin_state));
     let mut stop = rx.clone();
     if let Some(files) = &admin_tls {
@@ -224,6 +255,18 @@ pub async fn start_on(
         }));
     }
 
+    // Readiness: checked once before the start is reported, then every second in the
+    // background, so `health_path` and the metrics answer from a recent state without
+    // reaching the backends themselves.
+    gateway.health.check().await;
+    let mut stop = rx.clone();
+    tasks.push(tokio::spawn(Arc::clone(&gateway.health).watch(
+        errata_gateway::health::REFRESH,
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        },
+    )));
+
     // Last-used times, written in batches.
     let gw = Arc::clone(&gateway);
     let mut stop = rx.clone();
@@ -286,7 +329,8 @@ pub async fn run(cfg: Config, ready: impl FnOnce(&Running)) -> Result<(), String
     ready(&running);
     shutdown_signal().await;
     tracing::info!("shutting down: draining in-flight requests");
-    running.shutdown().await;
+    // A second SIGTERM or Ctrl-C ends the drain time at once.
+    running.shutdown_or(shutdown_signal()).await;
     Ok(())
 }
 

@@ -233,6 +233,7 @@ async fn decide(
     let cfg = &gw.config;
     let route = match route::route(cfg, method, &trace.path)? {
         Routed::ErrorsPage => return Ok(Decision::Answer(gw.errors_page())),
+        Routed::Health => return crate::health::answer(gw).map(Decision::Answer),
         Routed::Upstream(slot, route) => {
             trace.route = slot;
             route

@@ -1,5 +1,5 @@
-//! Route: the error reference page, or the configured route for the path (longest prefix)
-//! and its methods.
+//! Route: the error reference page, the health check (`health_path`), or the configured route
+//! for the path (longest prefix) and its methods.
 
 use errata_core::{ApiError, Condition};
 use http::Method;
@@ -10,6 +10,8 @@ use crate::config::{Config, Route};
 pub enum Routed<'c> {
     /// The catalog's error reference page.
     ErrorsPage,
+    /// The gateway's readiness (`health_path`), answered without a key.
+    Health,
     /// A configured route, with its metrics slot (its index in the config).
     Upstream(usize, &'c Route),
 }
@@ -19,6 +21,12 @@ pub fn route<'c>(cfg: &'c Config, method: &Method, path: &str) -> Result<Routed<
     if path == cfg.errors_path {
         if method == Method::GET || method == Method::HEAD {
             return Ok(Routed::ErrorsPage);
+        }
+        return Err(not_allowed(method, path, "GET, HEAD"));
+    }
+    if cfg.health_path.as_deref() == Some(path) {
+        if method == Method::GET || method == Method::HEAD {
+            return Ok(Routed::Health);
         }
         return Err(not_allowed(method, path, "GET, HEAD"));
     }
