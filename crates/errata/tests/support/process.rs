@@ -35,10 +35,20 @@ impl Drop for Serve {
 impl Serve {
     /// Starts `errata serve --config cfg` and waits until it says where it listens.
     pub fn start(cfg: &Path) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_errata"))
-            .args(["serve", "--config"])
-            .arg(cfg)
-            .env("RUST_LOG", "info")
+        Serve::start_with(cfg, &[("RUST_LOG", Some("info"))])
+    }
+
+    /// As [`Serve::start`], with environment variables set (`Some`) or removed (`None`).
+    pub fn start_with(cfg: &Path, env: &[(&str, Option<&str>)]) -> Serve {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_errata"));
+        cmd.args(["serve", "--config"]).arg(cfg);
+        for (name, value) in env {
+            match value {
+                Some(v) => cmd.env(name, v),
+                None => cmd.env_remove(name),
+            };
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
