@@ -158,6 +158,8 @@ pub async fn start_on(
             Some(tokio_rustls::TlsAcceptor::from(config))
         }
     };
+    // Readiness is known before the first request: the checks run once now.
+    gateway.health.check().await;
     let workers = worker::spawn(&gateway, listeners, &rx, tls)?;
     gateway.health.workers_started(workers.len());
     for done in workers {
@@ -255,10 +257,8 @@ pub async fn start_on(
         }));
     }
 
-    // Readiness: checked once before the start is reported, then every second in the
-    // background, so `health_path` and the metrics answer from a recent state without
-    // reaching the backends themselves.
-    gateway.health.check().await;
+    // Readiness, checked again every second in the background, so `health_path` and the
+    // metrics answer from a recent state without reaching the backends themselves.
     let mut stop = rx.clone();
     tasks.push(tokio::spawn(Arc::clone(&gateway.health).watch(
         errata_gateway::health::REFRESH,
