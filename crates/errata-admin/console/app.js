@@ -1172,6 +1172,7 @@
       ["Latency", r.latency_us != null ? `${(r.latency_us / 1000).toFixed(2)} ms` : none("—")],
       ["Upstream status", r.upstream_status ?? none("not forwarded")],
       ["Upstream request id", r.upstream_request_id ? h("span.mono", {}, r.upstream_request_id) : none("none")],
+      ["Trace id", r.trace_id ? h("span.mono", { id: "record-trace-id" }, r.trace_id) : none("not recorded")],
     ];
     return h(
       "div.panel",

@@ -72,11 +72,28 @@ pub async fn find(
     cache: &KeyCache,
     store_timeout: Duration,
 ) -> Result<Arc<KeyRecord>, ApiError> {
+    find_noting(prefix, key, store, cache, store_timeout, &mut None).await
+}
+
+/// [`find`], noting in `lookup` whether the key was looked up (not for a malformed key) and
+/// then whether the key cache answered without the store (`Some(true)`).
+pub async fn find_noting(
+    prefix: &str,
+    key: &str,
+    store: &dyn KeyStore,
+    cache: &KeyCache,
+    store_timeout: Duration,
+    lookup: &mut Option<bool>,
+) -> Result<Arc<KeyRecord>, ApiError> {
     if keys::parse(prefix, key).is_none() {
         return Err(ApiError::condition(Condition::MalformedKey));
     }
     let hash = keys::hash(key);
-    let rec = match cache.answer(&hash, store, store_timeout).await {
+    let cached = lookup.insert(false);
+    let rec = match cache
+        .answer_noting(&hash, store, store_timeout, cached)
+        .await
+    {
         Ok(Some(rec)) => rec,
         Ok(None) => return Err(ApiError::condition(Condition::UnknownKey)),
         Err(Unavailable::Failed(e)) => {

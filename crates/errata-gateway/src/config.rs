@@ -130,6 +130,8 @@ pub struct Config {
     pub routes: Vec<Route>,
     pub idempotency: errata_store::idempotency::Settings,
     pub request_log: errata_store::reqlog::RequestLogConfig,
+    /// Trace context and OTLP export (`[tracing]`).
+    pub tracing: crate::otlp::TracingConfig,
     /// How log lines are written: one JSON object each, or text for a terminal.
     pub log_format: LogFormat,
     /// What is logged, as a tracing-subscriber `EnvFilter` directive (`"info"`,
@@ -181,6 +183,8 @@ struct RawConfig {
     idempotency: errata_store::idempotency::RawSettings,
     #[serde(default)]
     request_log: errata_store::reqlog::RequestLogConfig,
+    #[serde(default)]
+    tracing: crate::otlp::RawTracing,
     #[serde(rename = "portal")]
     _portal: Option<toml::Value>,
     log_format: Option<LogFormat>,
@@ -431,6 +435,9 @@ pub const EXAMPLES: Examples<'static> = &[
     ("routes.content_types", "[\"application/json\"]"),
     ("idempotency.header", "\"Idempotency-Key\""),
     ("request_log.success_sample", "0.1"),
+    ("tracing.otlp", "\"http://127.0.0.1:4318\""),
+    ("tracing.sample", "0.01"),
+    ("tracing.service_name", "\"errata\""),
     ("log_format", "\"json\""),
     ("log_level", "\"info,errata::access=warn\""),
 ];
@@ -897,6 +904,7 @@ impl Config {
         for p in raw.request_log.problems() {
             err((0, 0), p, "see docs/gateway-config.md, [request_log]");
         }
+        let tracing_config = crate::otlp::TracingConfig::from_raw(&raw.tracing, &at, &mut err);
 
         if !diags.is_empty() {
             diags.extend(catalog_problems);
@@ -949,6 +957,7 @@ impl Config {
             routes,
             idempotency,
             request_log: raw.request_log,
+            tracing: tracing_config,
             log_format: raw.log_format.unwrap_or_default(),
             log_level,
         })

@@ -53,6 +53,9 @@ pub struct Trace {
     pub windows: (Option<Window>, Option<Window>),
     /// When the request arrived, Unix milliseconds (for the request log).
     pub started_ms: u64,
+    /// Its W3C trace: the trace id, the upstream's parent span, and the stages' times when
+    /// the trace is exported.
+    pub trace_context: crate::trace_context::TraceContext,
 }
 
 impl Trace {
@@ -80,6 +83,7 @@ impl Trace {
             idempotency: "",
             windows: (None, None),
             started_ms: gw.clock.now_ms(),
+            trace_context: gw.tracing.context(headers),
         }
     }
 }
@@ -116,6 +120,8 @@ pub struct Gateway {
     /// Liveness and readiness (the admin `/healthz` and `/readyz`, `health_path`): one per
     /// process, carried over by a reload.
     pub health: Arc<crate::health::Health>,
+    /// Trace context settings and the OTLP exporter (`[tracing]`).
+    pub tracing: Arc<crate::otlp::Tracing>,
     /// One upstream client (and connection pool) per worker, made on the worker's runtime.
     upstreams: Vec<OnceLock<Upstream>>,
     errors_page: Bytes,
@@ -178,6 +184,7 @@ impl Gateway {
         ));
         Ok(Arc::new(Gateway {
             health,
+            tracing: crate::otlp::Tracing::new(&config)?,
             idempotency,
             recorder: Arc::new(Recorder::new(config.request_log.clone(), workers)),
             cache: Arc::new(KeyCache::new(
@@ -321,6 +328,7 @@ impl Gateway {
         tracing::info!(
             target: "errata::access",
             request_id = %id,
+            trace_id = "",
             method = "",
             path = "",
             route = crate::metrics::UNMATCHED,

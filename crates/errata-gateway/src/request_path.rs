@@ -39,6 +39,7 @@ pub fn gate_refusal(gw: &Gateway, err: Option<ApiError>) -> Response<Body> {
         idempotency: "",
         windows: (None, None),
         started_ms: gw.clock.now_ms(),
+        trace_context: gw.tracing.fresh(),
     };
     let mut res = respond::refusal(gw, err, &trace);
     res.headers_mut()
@@ -85,26 +86,24 @@ async fn path(
     if let Some(c) = &caller {
         authorize::authorize(cfg, route, &c.record, ip)?;
         gw.touch(worker, &c.record.id, now_ms);
-        admitted = limit::limit(gw, route, &c.record, now_ms, &mut trace.windows).await?;
+        admitted = limit::limit(gw, route, &c.record, now_ms, trace).await?;
     }
     let max_body = body::check(cfg, route, req.headers())?;
     // Most requests go straight through; a claimed idempotency key runs detached and recorded.
-    let (req, claim) = match idempotency::begin(gw, route, caller.as_ref(), req, max_body, trace)
-        .await?
-    {
-        Begin::Replay(res) => return Ok(idempotency::replayed(res, admitted)),
-        Begin::Run(req, None) => {
-            let id = &trace.request_id;
-            let res = forward::forward(gw, worker, req, caller.as_ref(), ip, max_body, id).await?;
-            return respond::respond(gw, route.success_meta, res, admitted, trace).await;
-        }
-        Begin::Run(req, Some(claim)) => (req, claim),
-    };
+    let (req, claim) =
+        match idempotency::begin(gw, route, caller.as_ref(), req, max_body, trace).await? {
+            Begin::Replay(res) => return Ok(idempotency::replayed(res, admitted)),
+            Begin::Run(req, None) => {
+                let res =
+                    forward::forward(gw, worker, req, caller.as_ref(), ip, max_body, trace).await?;
+                return respond::respond(gw, route.success_meta, res, admitted, trace).await;
+            }
+            Begin::Run(req, Some(claim)) => (req, claim),
+        };
     let success_meta = route.success_meta;
     idempotency::run(gw, claim, trace, move |gw, mut trace| async move {
-        let id = &trace.request_id;
-        let res = match forward::forward(&gw, worker, req, caller.as_ref(), ip, max_body, id).await
-        {
+        let t = &mut trace;
+        let res = match forward::forward(&gw, worker, req, caller.as_ref(), ip, max_body, t).await {
             Ok(res) => respond::respond(&gw, success_meta, res, admitted, &mut trace).await,
             Err(e) => Err(e),
         };

@@ -176,11 +176,26 @@ impl KeyCache {
         store: &dyn KeyStore,
         timeout: Duration,
     ) -> Result<Answer, Unavailable> {
+        self.answer_noting(hash, store, timeout, &mut false).await
+    }
+
+    /// [`KeyCache::answer`], setting `cached` when the answer came from the cache (fresh, or
+    /// stale while another request asks the store) without waiting for the store.
+    pub async fn answer_noting(
+        &self,
+        hash: &str,
+        store: &dyn KeyStore,
+        timeout: Duration,
+        cached: &mut bool,
+    ) -> Result<Answer, Unavailable> {
         let shard = self.shard(hash);
         let started = Instant::now();
         let epoch = self.epoch.load(Ordering::Acquire);
         let stale = match self.cached(shard, hash, epoch, started) {
-            Cached::Fresh(answer) => return Ok(answer),
+            Cached::Fresh(answer) => {
+                *cached = true;
+                return Ok(answer);
+            }
             Cached::Stale(answer) => Some(answer),
             Cached::None => None,
         };
@@ -194,6 +209,7 @@ impl KeyCache {
             match self.join(shard, hash) {
                 Role::Wait(mut rx) => {
                     if let Some(answer) = stale_ok(&stale) {
+                        *cached = true;
                         return Ok(answer);
                     }
                     let left = deadline.saturating_duration_since(Instant::now());

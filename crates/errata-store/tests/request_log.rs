@@ -58,6 +58,7 @@ fn rec(i: usize, time_ms: i64, rng: &mut Rng) -> Record {
         latency_us: rng.below(100_000) as i64,
         upstream_status: (status != 429).then_some(status),
         upstream_request_id: (rng.below(3) == 0).then(|| format!("up_{i}")),
+        trace_id: (rng.below(4) != 0).then(|| format!("{:016x}{:016x}", rng.below(u64::MAX), i)),
     }
 }
 
@@ -298,7 +299,13 @@ async fn old_rows_are_moved_into_chunks(url: &str) {
     use sqlx::Connection;
     let store = db::open(url).await.unwrap();
     let mut rng = Rng(5);
-    let old: Vec<Record> = (0..30).map(|i| rec(i, T0 + i as i64, &mut rng)).collect();
+    // The table never had trace ids.
+    let old: Vec<Record> = (0..30)
+        .map(|i| Record {
+            trace_id: None,
+            ..rec(i, T0 + i as i64, &mut rng)
+        })
+        .collect();
     let insert = "INSERT INTO request_log (request_id, time_ms, method, path, route, key_id, \
                   tenant, status, code, latency_us, upstream_status, upstream_request_id, \
                   id_tail) VALUES ";

@@ -352,6 +352,7 @@ pub fn changes(old: &Config, new: &Config) -> (Vec<String>, Vec<String>) {
     let mut log = n.request_log.clone();
     log.queue = o.request_log.queue;
     note("request_log", o.request_log == log, false);
+    note("tracing", o.tracing == n.tracing, false);
     (live, restart)
 }
 

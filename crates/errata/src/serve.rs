@@ -65,11 +65,14 @@ impl Running {
         }
         let _ = self.shutdown.send(true);
         let grace = self.gateway.config.shutdown_grace;
+        let spans = Arc::clone(&self.gateway.tracing);
         for t in self.tasks {
             if tokio::time::timeout(grace, t).await.is_err() {
                 tracing::warn!("shutdown grace elapsed with requests still in flight");
             }
         }
+        // The spans of the last requests, exported within a bound.
+        spans.flush(errata_gateway::otlp::SHUTDOWN_FLUSH).await;
     }
 }
 

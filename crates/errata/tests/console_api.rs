@@ -100,10 +100,18 @@ async fn request_log_records_every_answer(h: Harness) {
             "request_id": ok_id, "time_ms": T0_MS, "method": "GET", "path": "/echo",
             "route": "/*", "key_id": key_id, "tenant": "acme", "status": 200, "code": null,
             "latency_us": rec["latency_us"], "upstream_status": 200,
-            "upstream_request_id": null
+            "upstream_request_id": null, "trace_id": rec["trace_id"]
         })
     );
     assert!(rec["latency_us"].as_i64().unwrap() > 0);
+    let trace_id = rec["trace_id"].as_str().unwrap();
+    assert!(
+        trace_id.len() == 32
+            && trace_id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "{trace_id}"
+    );
     assert!(
         !rec.to_string().contains(&secret),
         "the key is never recorded"

@@ -413,6 +413,12 @@ impl Flow<'_> {
             t == "rate_limit_exceeded"
         })
         .await?;
+        text_until(self.client, "#record-trace-id", "its trace id", |t| {
+            t.len() == 32
+                && t.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+        .await?;
         Ok(())
     }
 

@@ -26,6 +26,7 @@ use crate::stage::limit::Admitted;
 use crate::stage::respond::MAX_ERROR_BODY;
 use crate::stage::route::Routed;
 use crate::stage::{authenticate, authorize, body, limit, log, respond, route};
+use crate::trace_context::Stage;
 
 /// The upstream connection of a client connection's exchange. Once an exchange ends cleanly
 /// it goes to the worker's pool, so that idle client connections hold none.
@@ -103,8 +104,9 @@ where
         }
     };
 
-    // The upstream request: the head with errata's edits, as bytes.
-    let mut out = Vec::with_capacity(head.len + 256);
+    // The upstream request: the head with errata's edits, as bytes (room for the identity,
+    // forwarding, request-id and trace headers, so that writing them never grows it).
+    let mut out = Vec::with_capacity(head.len + 384);
     write::upstream_head(
         &mut out,
         gw,
@@ -114,6 +116,7 @@ where
         decided.caller.as_ref(),
         decided.ip,
         &trace.request_id,
+        &trace.trace_context,
     );
     let close_after = !head.keep_alive || *stop.borrow();
     client.buf.consume(head.len);
@@ -127,11 +130,13 @@ where
     }
 
     let timeout = gw.config.response_timeout;
+    let since = trace.trace_context.clock();
     let sent = tokio::time::timeout(
         timeout,
         send(upstream, client, up, &head, &out, decided.max_body, is_head),
     )
     .await;
+    trace.trace_context.record(Stage::Upstream, since);
     let (mut stream, mut ubuf, res_head) = match sent {
         Ok(Ok(x)) => x,
         Ok(Err(Failed { error, client_ok })) => {
@@ -249,7 +254,7 @@ async fn decide(
     if let Some(c) = &caller {
         authorize::authorize(cfg, route, &c.record, ip)?;
         gw.touch(worker, &c.record.id, now_ms);
-        admitted = limit::limit(gw, route, &c.record, now_ms, &mut trace.windows).await?;
+        admitted = limit::limit(gw, route, &c.record, now_ms, trace).await?;
     }
     let max_body = body::check(cfg, route, view)?;
     Ok(Decision::Forward(Decided {

@@ -23,6 +23,7 @@ use crate::reply::Body;
 use crate::stage::authenticate::Caller;
 use crate::stage::limit::{Admitted, LIMIT_HEADER_NAMES, write_limit_headers};
 use crate::stage::log;
+use crate::trace_context::{TRACEPARENT, TRACESTATE, TraceContext};
 
 /// Whether `name` is `lit` (lowercase), ignoring case.
 fn is(name: &[u8], lit: &str) -> bool {
@@ -61,8 +62,9 @@ fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 }
 
 /// The upstream request head: the client's request line and headers, minus hop-by-hop,
-/// forwarding, identity and (for a keyed request) credential headers, with the upstream's
-/// `Host`, identity, `X-Forwarded-*`, the request id and the body's framing.
+/// forwarding, identity, trace context and (for a keyed request) credential headers, with the
+/// upstream's `Host`, identity, `X-Forwarded-*`, the request id, the gateway's `traceparent`
+/// (and an adopted trace's `tracestate`) and the body's framing.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn upstream_head(
     out: &mut Vec<u8>,
@@ -73,6 +75,7 @@ pub(crate) fn upstream_head(
     caller: Option<&Caller>,
     ip: IpAddr,
     request_id: &str,
+    tc: &TraceContext,
 ) {
     let (head, buf) = (view.head, view.buf);
     out.extend_from_slice(head.method(buf).as_bytes());
@@ -100,6 +103,8 @@ pub(crate) fn upstream_head(
             || is(name, "x-forwarded-proto")
             || (host.is_some() && is(name, "x-forwarded-host"))
             || is(name, rid)
+            || is(name, TRACEPARENT)
+            || is(name, TRACESTATE)
             || (name.len() >= IDENTITY_PREFIX.len()
                 && name[..IDENTITY_PREFIX.len()].eq_ignore_ascii_case(IDENTITY_PREFIX.as_bytes()))
             || (strip_keys && (is(name, "authorization") || is(name, "x-api-key")))
@@ -130,6 +135,10 @@ pub(crate) fn upstream_head(
     let _ = write!(out, "{ip}\r\n");
     if visible(request_id.as_bytes()).is_some() {
         header(out, rid.as_bytes(), request_id.as_bytes());
+    }
+    header(out, TRACEPARENT.as_bytes(), &tc.upstream_traceparent());
+    if let Some(state) = tc.tracestate.as_deref() {
+        header(out, TRACESTATE.as_bytes(), state.as_bytes());
     }
     let proto: &[u8] = if gw.config.tls.is_some() {
         b"https"

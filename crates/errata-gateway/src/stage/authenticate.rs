@@ -13,6 +13,7 @@ use crate::auth::{self, KeySource};
 use crate::config::Route;
 use crate::gateway::{Gateway, Trace};
 use crate::lookup::HeaderLookup;
+use crate::trace_context::Stage;
 use errata_store::db::KeyRecord;
 
 /// The verified key of a request and the header it came in.
@@ -39,14 +40,24 @@ pub async fn authenticate<H: HeaderLookup + ?Sized>(
         Ok(None) => return Err(ApiError::condition(Condition::MissingKey)),
         Ok(Some(k)) => k,
     };
-    let record = auth::find(
+    let since = trace.trace_context.clock();
+    let mut lookup = None;
+    let found = auth::find_noting(
         &cfg.key_prefix,
         presented,
         gw.store.as_ref(),
         &gw.cache,
         cfg.store_timeout,
+        &mut lookup,
     )
-    .await?;
+    .await;
+    // A malformed key is refused before any lookup: nothing to time.
+    if let Some(cached) = lookup {
+        trace
+            .trace_context
+            .record(Stage::KeyLookup { cached }, since);
+    }
+    let record = found?;
     trace.key_id = Some(record.id.clone());
     trace.tenant = Some(record.tenant.clone());
     auth::usable(&record, (now_ms / 1000) as i64)?;

@@ -17,6 +17,7 @@ use crate::idempotency::{self, Claim};
 use crate::reply::Body;
 use crate::stage::authenticate::Caller;
 use crate::stage::limit::{Admitted, limit_headers};
+use crate::trace_context::Stage;
 
 /// Decides the request; `max_body` bounds the body read to fingerprint it.
 pub async fn begin(
@@ -35,14 +36,17 @@ pub async fn begin(
         LimitScope::Key => format!("k:{}", c.record.id),
         LimitScope::Tenant => format!("t:{}", c.record.tenant),
     });
+    let since = trace.trace_context.clock();
     let Trace {
         request_id,
         idempotency: log,
         ..
     } = trace;
-    (gw.idempotency)
+    let begun = (gw.idempotency)
         .begin(route, scope.as_deref(), req, max_body, request_id, log)
-        .await
+        .await;
+    trace.trace_context.record(Stage::Idempotency, since);
+    begun
 }
 
 /// A recorded answer, with this request's rate-limit headers (its concurrency lease ends here).
@@ -68,6 +72,8 @@ where
     let (answer, back) = idempotency::detached(claim, task).await;
     if let Some(back) = back {
         trace.upstream_request_id = back.upstream_request_id;
+        trace.upstream_status = back.upstream_status;
+        trace.trace_context.take_upstream(&back.trace_context);
     }
     answer
 }

@@ -10,7 +10,8 @@ use errata_store::counters::FailurePolicy;
 use errata_store::plans::{LimitScope, Limits};
 
 use crate::config::Route;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Trace};
+use crate::trace_context::Stage;
 use errata_store::counters::{Lease, Outcome, Verdict, Window};
 use errata_store::db::KeyRecord;
 
@@ -23,14 +24,15 @@ pub struct Admitted {
     pub quota: Option<Window>,
 }
 
-/// Checks and counts the request against the key's limits on the route. `seen` gets the
-/// windows after this request, admitted or not (for the usage counts' limit state).
+/// Checks and counts the request against the key's limits on the route. The trace's `windows`
+/// get the windows after this request, admitted or not (for the usage counts' limit state);
+/// the counters call is timed on it.
 pub async fn limit(
     gw: &Gateway,
     route: &Route,
     rec: &KeyRecord,
     now_ms: u64,
-    seen: &mut (Option<Window>, Option<Window>),
+    trace: &mut Trace,
 ) -> Result<Admitted, ApiError> {
     let cfg = &gw.config;
     let limits = cfg.limits_for(&rec.plan, route, rec.limits.as_ref());
@@ -41,7 +43,11 @@ pub async fn limit(
         LimitScope::Key => format!("k:{}", rec.id),
         LimitScope::Tenant => format!("t:{}", rec.tenant),
     };
-    match check(gw, &subject, &limits, now_ms).await? {
+    let since = trace.trace_context.clock();
+    let checked = check(gw, &subject, &limits, now_ms).await;
+    trace.trace_context.record(Stage::Counters, since);
+    let seen = &mut trace.windows;
+    match checked? {
         Some(Outcome {
             verdict: Verdict::Allowed(lease),
             rate,

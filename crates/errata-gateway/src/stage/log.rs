@@ -1,5 +1,5 @@
-//! Log: the request id on every answer, the request's metrics, its access-log line, and its
-//! record for the request log and usage counts.
+//! Log: the request id on every answer, the request's metrics, its access-log line, its
+//! record for the request log and usage counts, and its spans when its trace is exported.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +9,7 @@ use http::header::HeaderValue;
 use crate::gateway::{Gateway, Trace};
 use crate::reply::Body;
 use crate::respond::RenderedCode;
+use crate::trace_context::hex_str;
 use errata_store::reqlog::Entry;
 
 /// Stamps the request id on the answer, counts it, logs it and records it.
@@ -41,9 +42,12 @@ pub fn answered(
 ) {
     gw.metrics.request(trace.route, status, code, latency);
     let route = gw.route_name(trace.route);
+    let trace_id = trace.trace_context.trace_id_hex();
+    let trace_id = hex_str(&trace_id);
     tracing::info!(
         target: "errata::access",
         request_id = %trace.request_id,
+        trace_id = %trace_id,
         method = %trace.method,
         path = %trace.path,
         route,
@@ -56,7 +60,11 @@ pub fn answered(
         latency_ms = latency.as_secs_f64() * 1000.0,
     );
     if gw.recorder.enabled() {
-        record(gw, worker, trace, status, code, latency);
+        record(gw, worker, &trace, trace_id, status, code, latency);
+    }
+    if trace.trace_context.recording.is_some() {
+        let route = (trace.route != gw.metrics.unmatched()).then_some(route);
+        gw.tracing.finish(trace, route, status, code, latency);
     }
 }
 
@@ -64,7 +72,8 @@ pub fn answered(
 fn record(
     gw: &Gateway,
     worker: usize,
-    trace: Trace,
+    trace: &Trace,
+    trace_id: &str,
     status: u16,
     code: Option<&str>,
     latency: Duration,
@@ -83,6 +92,7 @@ fn record(
         latency_us: i64::try_from(latency.as_micros()).unwrap_or(i64::MAX),
         upstream_status: trace.upstream_status,
         upstream_request_id: trace.upstream_request_id.as_deref(),
+        trace_id: Some(trace_id),
     };
     gw.recorder.record(worker, &entry, trace.windows);
 }

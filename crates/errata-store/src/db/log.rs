@@ -176,6 +176,8 @@ impl From<RecordRow> for Record {
             latency_us: r.latency_us,
             upstream_status: r.upstream_status.and_then(|s| u16::try_from(s).ok()),
             upstream_request_id: r.upstream_request_id,
+            // Kept since chunks replaced the table.
+            trace_id: None,
         }
     }
 }

@@ -9,8 +9,13 @@
 //!
 //! ```text
 //! id_len id  time-base  method  path_len path  route  key+1  tenant+1  status  code+1
-//! latency  upstream_status+1  upstream_id_len+1 upstream_id
+//! latency  upstream_status+1  upstream_id_len+1 upstream_id  trace
 //! ```
+//!
+//! where `trace` (the W3C trace id) is 0 for none, 1 and 16 bytes for the usual 32 hex digits,
+//! or its length + 2 and its text for anything else. Chunks of version 1, written before the
+//! trace id was kept, have no `trace` and read as records without one: an existing database
+//! needs no migration.
 //!
 //! then where each record starts (4 bytes each, little-endian: a lookup by id compares ids
 //! without reading the rest) and the record count (4 bytes). Every number in a record is a
@@ -29,7 +34,9 @@ const BLOOM_BITS_PER_RECORD: usize = 10;
 /// Probes per id in the filter.
 const BLOOM_PROBES: u32 = 4;
 /// The layout of `data` described above.
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// The layout before records had a trace id, still read.
+const VERSION_1: u8 = 1;
 /// Bytes before the first record: the version and the base time.
 const HEADER: usize = 9;
 
@@ -273,6 +280,17 @@ impl Builder {
                 d.extend_from_slice(u.as_bytes());
             }
         }
+        match e.trace_id.map(|t| (t, hex_id(t))) {
+            None => put_var(d, 0),
+            Some((_, Some(id))) => {
+                put_var(d, 1);
+                d.extend_from_slice(&id);
+            }
+            Some((t, None)) => {
+                put_var(d, t.len() as u64 + 2);
+                d.extend_from_slice(t.as_bytes());
+            }
+        }
         self.hashes.push(id_hash(e.request_id.as_bytes()));
         self.rows += 1;
     }
@@ -309,6 +327,35 @@ impl Builder {
         self.rows = 0;
         chunk
     }
+}
+
+/// A trace id of 32 lower-case hex digits as its 16 bytes.
+fn hex_id(t: &str) -> Option<[u8; 16]> {
+    let t = t.as_bytes();
+    if t.len() != 32 {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut id = [0u8; 16];
+    for (i, b) in id.iter_mut().enumerate() {
+        *b = digit(t[2 * i])? << 4 | digit(t[2 * i + 1])?;
+    }
+    Some(id)
+}
+
+/// 16 bytes as 32 lower-case hex digits.
+fn id_hex(id: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(id.len() * 2);
+    for b in id {
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    s
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -422,6 +469,17 @@ pub struct Raw<'a> {
     latency_us: i64,
     upstream_status: Option<u16>,
     upstream_request_id: Option<&'a [u8]>,
+    trace_id: TraceField<'a>,
+}
+
+/// A record's trace id as stored.
+#[derive(Clone, Copy, Debug)]
+enum TraceField<'a> {
+    None,
+    /// The 16 bytes of a trace id written in hex.
+    Id(&'a [u8]),
+    /// Any other text.
+    Text(&'a [u8]),
 }
 
 impl Raw<'_> {
@@ -445,6 +503,11 @@ impl Raw<'_> {
             latency_us: self.latency_us,
             upstream_status: self.upstream_status,
             upstream_request_id: self.upstream_request_id.map(s).transpose()?,
+            trace_id: match self.trace_id {
+                TraceField::None => None,
+                TraceField::Id(id) => Some(id_hex(id)),
+                TraceField::Text(t) => Some(s(t)?),
+            },
         })
     }
 }
@@ -453,6 +516,7 @@ impl Raw<'_> {
 pub struct Raws<'a> {
     /// The records, from the first one on.
     r: Reader<'a>,
+    version: u8,
     base_time_ms: i64,
     /// Where each record starts, 4 bytes each.
     offsets: &'a [u8],
@@ -460,7 +524,7 @@ pub struct Raws<'a> {
 
 impl<'a> Raws<'a> {
     pub fn new(data: &'a [u8]) -> Result<Raws<'a>, StoreError> {
-        if data.len() < HEADER + 4 || data[0] != VERSION {
+        if data.len() < HEADER + 4 || (data[0] != VERSION && data[0] != VERSION_1) {
             return Err(corrupt());
         }
         let mut base = [0u8; 8];
@@ -479,17 +543,19 @@ impl<'a> Raws<'a> {
             },
             base_time_ms: i64::from_le_bytes(base),
             offsets: &data[end..count_at],
+            version: data[0],
         })
     }
 
     /// The records whose request id is `id`, found by comparing ids alone.
     pub fn with_id(&self, id: &'a [u8]) -> impl Iterator<Item = Result<Raw<'a>, StoreError>> {
-        let (buf, base, offsets) = (self.r.buf, self.base_time_ms, self.offsets);
+        let (buf, base, offsets, version) =
+            (self.r.buf, self.base_time_ms, self.offsets, self.version);
         (0..offsets.len() / 4).filter_map(move |i| {
             let at = u32_at(offsets, i * 4) as usize;
             let mut r = Reader { buf, pos: at };
             match r.str() {
-                Ok(got) if got == id => Some(read(&mut Reader { buf, pos: at }, base)),
+                Ok(got) if got == id => Some(read(&mut Reader { buf, pos: at }, base, version)),
                 Ok(_) => None,
                 Err(e) => Some(Err(e)),
             }
@@ -503,8 +569,8 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(v)
 }
 
-/// The record `r` is at.
-fn read<'a>(r: &mut Reader<'a>, base_time_ms: i64) -> Result<Raw<'a>, StoreError> {
+/// The record `r` is at, in a chunk of `version`.
+fn read<'a>(r: &mut Reader<'a>, base_time_ms: i64, version: u8) -> Result<Raw<'a>, StoreError> {
     let request_id = r.str()?;
     let time_ms = base_time_ms.wrapping_add(unzigzag(r.var()?));
     let method = r.small()?;
@@ -523,6 +589,15 @@ fn read<'a>(r: &mut Reader<'a>, base_time_ms: i64) -> Result<Raw<'a>, StoreError
         0 => None,
         n => Some(r.bytes(n - 1)?),
     };
+    let trace_id = if version == VERSION_1 {
+        TraceField::None
+    } else {
+        match r.var()? {
+            0 => TraceField::None,
+            1 => TraceField::Id(r.bytes(16)?),
+            n => TraceField::Text(r.bytes(n - 2)?),
+        }
+    };
     Ok(Raw {
         request_id,
         time_ms,
@@ -536,6 +611,7 @@ fn read<'a>(r: &mut Reader<'a>, base_time_ms: i64) -> Result<Raw<'a>, StoreError
         latency_us,
         upstream_status,
         upstream_request_id,
+        trace_id,
     })
 }
 
@@ -546,7 +622,7 @@ impl<'a> Iterator for Raws<'a> {
         if self.r.pos >= self.r.buf.len() {
             return None;
         }
-        let item = read(&mut self.r, self.base_time_ms);
+        let item = read(&mut self.r, self.base_time_ms, self.version);
         if item.is_err() {
             // Nothing after a corrupt record can be read.
             self.r.pos = self.r.buf.len();
@@ -581,7 +657,65 @@ mod tests {
             latency_us: i as i64 * 13,
             upstream_status: (!i.is_multiple_of(11)).then_some(200),
             upstream_request_id: (i.is_multiple_of(2)).then(|| format!("up-{i}")),
+            trace_id: match i % 3 {
+                0 => None,
+                1 => Some(format!("{:032x}", (i as u128) << 64 | 0xabc)),
+                _ => Some(format!("not-hex-{i}")),
+            },
         }
+    }
+
+    /// A chunk of records as version 1 wrote it (before trace ids): the same records, each
+    /// without its last byte (a `0`, no trace id), and their offsets moved to match.
+    fn as_version_1(c: &Chunk) -> Vec<u8> {
+        let d = &c.data;
+        let n = c.rows;
+        let count_at = d.len() - 4;
+        let end = count_at - 4 * n;
+        let offsets: Vec<usize> = (0..n).map(|i| u32_at(d, end + 4 * i) as usize).collect();
+        let mut out = vec![VERSION_1];
+        out.extend_from_slice(&d[1..HEADER]);
+        for i in 0..n {
+            let stop = offsets.get(i + 1).copied().unwrap_or(end);
+            assert_eq!(d[stop - 1], 0, "record {i} has no trace id");
+            out.extend_from_slice(&d[offsets[i]..stop - 1]);
+        }
+        for (i, o) in offsets.iter().enumerate() {
+            out.extend_from_slice(&((o - i) as u32).to_le_bytes());
+        }
+        out.extend_from_slice(&d[count_at..]);
+        out
+    }
+
+    #[test]
+    fn trace_ids_are_kept_in_16_bytes_and_version_1_chunks_read_without_them() {
+        let hex = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let mut r = rec(1);
+        r.trace_id = Some(hex.into());
+        let mut s = r.clone();
+        s.trace_id = None;
+        let with = Chunk::from_records([&r]);
+        let without = Chunk::from_records([&s]);
+        assert_eq!(with.data.len(), without.data.len() + 16, "16 bytes, not 32");
+        assert_eq!(with.records().unwrap(), vec![r.clone()]);
+
+        let records: Vec<Record> = (0..200)
+            .map(|i| Record {
+                trace_id: None,
+                ..rec(i)
+            })
+            .collect();
+        let c = Chunk::from_records(&records);
+        let old = as_version_1(&c);
+        assert_eq!(old.len(), c.data.len() - records.len());
+        assert_eq!(decode_all(&c.names, &old).unwrap(), records);
+        let names = Names::decode(&c.names).unwrap();
+        let raws = Raws::new(&old).unwrap();
+        let found: Vec<Record> = raws
+            .with_id(records[7].request_id.as_bytes())
+            .map(|raw| raw.unwrap().record(&names).unwrap())
+            .collect();
+        assert_eq!(found, vec![records[7].clone()]);
     }
 
     #[test]

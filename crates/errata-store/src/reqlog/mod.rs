@@ -55,6 +55,10 @@ pub struct Record {
     /// The upstream's own request id (its request-id header, or the id in its error
     /// envelope), when it sent one that is not the gateway's.
     pub upstream_request_id: Option<String>,
+    /// The W3C trace id of the request (32 lower-case hex digits): the client's when trusted,
+    /// else the gateway's own. Null for records written before errata kept it.
+    #[schema(examples("4bf92f3577b34da6a3ce929d0e0e4736"))]
+    pub trace_id: Option<String>,
 }
 
 impl Record {
@@ -73,6 +77,7 @@ impl Record {
             latency_us: self.latency_us,
             upstream_status: self.upstream_status,
             upstream_request_id: self.upstream_request_id.as_deref(),
+            trace_id: self.trace_id.as_deref(),
         }
     }
 }
@@ -96,6 +101,8 @@ pub struct Entry<'a> {
     pub latency_us: i64,
     pub upstream_status: Option<u16>,
     pub upstream_request_id: Option<&'a str>,
+    /// The W3C trace id, in hex.
+    pub trace_id: Option<&'a str>,
 }
 
 /// A worker's batch, alone on its cache lines so that workers never share one.
@@ -289,6 +296,7 @@ mod tests {
             latency_us: 10,
             upstream_status: Some(200),
             upstream_request_id: None,
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
         }
     }
 
