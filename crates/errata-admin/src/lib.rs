@@ -23,6 +23,7 @@ pub mod portal;
 pub mod portal_token;
 pub mod prometheus;
 mod session;
+pub mod reload;
 pub mod sessions;
 pub mod state;
 
@@ -84,6 +85,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/metrics", get(operations::metrics))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/config/reload", post(reload::reload))
         .route(
             "/openapi.json",
             get(operations::openapi).layer(Extension(openapi)),

@@ -36,8 +36,9 @@ use utoipa::OpenApi;
         crate::operations::openapi,
         crate::health::healthz,
         crate::health::readyz,
+        crate::reload::reload,
     ),
-    components(schemas(errata_store::db::KeyRecord, errata_store::db::NewKey))
+    components(schemas(errata_store::db::KeyRecord, errata_store::db::NewKey, crate::reload::Reloaded))
 )]
 struct AdminApi;
 

@@ -1,7 +1,7 @@
 //! What the admin API works on ([`Admin`], shared by every handler) and the catalog errors its
 //! handlers answer with when the store or a key operation fails.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 
 use errata_axum::Error;
 use errata_core::{ApiError, Condition, Violation};
@@ -22,8 +22,10 @@ pub struct Admin {
     pub cache: Arc<KeyCache>,
     pub token: String,
     pub recorder: Arc<Recorder>,
-    pub sessions: Sessions,
-    pub portal: PortalSigner,
+    pub sessions: Arc<Sessions>,
+    pub portal: Arc<PortalSigner>,
+    /// The process's config reload, for `POST /config/reload` (none: not offered).
+    pub reload: OnceLock<Weak<dyn crate::reload::Reload>>,
     /// What `/healthz` and `/readyz` check: the gateway's, given with [`Admin::with_health`];
     /// by default the key store alone.
     pub health: Arc<errata_store::health::Health>,
@@ -53,8 +55,33 @@ impl Admin {
             cache,
             token,
             recorder,
-            sessions: Sessions::default(),
-            portal,
+            sessions: Arc::new(Sessions::default()),
+            portal: Arc::new(portal),
+            reload: OnceLock::new(),
+        }
+    }
+
+    /// The admin state after a config reload: the new plans, key prefix and catalog, over
+    /// the same store, key cache, request log, token, console sessions and portal signer (its
+    /// settings take a restart).
+    pub fn reloaded(&self, mut config: AdminConfig, catalog: Arc<errata_core::Catalog>) -> Admin {
+        config.portal = self.config.portal.clone();
+        config.admin_listen = self.config.admin_listen;
+        let reload = OnceLock::new();
+        if let Some(r) = self.reload.get() {
+            let _ = reload.set(r.clone());
+        }
+        Admin {
+            config: Arc::new(config),
+            catalog,
+            store: Arc::clone(&self.store),
+            cache: Arc::clone(&self.cache),
+            token: self.token.clone(),
+            recorder: Arc::clone(&self.recorder),
+            sessions: Arc::clone(&self.sessions),
+            portal: Arc::clone(&self.portal),
+            reload,
+            health: Arc::clone(&self.health),
         }
     }
 

@@ -100,6 +100,9 @@ pub struct Config {
     pub check_upstream_errors: bool,
     /// Whether the upstream's `Server` header reaches the client (off: it is dropped).
     pub pass_server_header: bool,
+    /// Whether the config file (and the catalog it names) is watched and read again when it
+    /// changes, as on SIGHUP (`watch_config`).
+    pub watch_config: bool,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
     pub store_timeout: Duration,
@@ -161,6 +164,8 @@ struct RawConfig {
     check_upstream_errors: bool,
     #[serde(default)]
     pass_server_header: bool,
+    #[serde(default)]
+    watch_config: bool,
     workers: Option<Spanned<i64>>,
     max_connections: Option<Spanned<i64>>,
     /// `[admin]` and `[portal]` belong to the admin side, which reads them from the same
@@ -932,6 +937,7 @@ impl Config {
             public_url,
             check_upstream_errors: raw.check_upstream_errors,
             pass_server_header: raw.pass_server_header,
+            watch_config: raw.watch_config,
             connect_timeout: ms(t.connect_ms, 2_000),
             response_timeout: ms(t.response_ms, 30_000),
             store_timeout: ms(t.store_ms, 500),

@@ -22,7 +22,7 @@ use crate::respond::{Prerendered, raw_error};
 use crate::upstream::Upstream;
 use errata_store::counters::{Clock, Counters, Window};
 use errata_store::db::KeyStore;
-use errata_store::idempotency::MemoryRecords;
+use errata_store::idempotency::{MemoryRecords, Records};
 use errata_store::key_cache::KeyCache;
 use errata_store::reqlog::Recorder;
 
@@ -123,14 +123,36 @@ pub struct Gateway {
     /// Trace context settings and the OTLP exporter (`[tracing]`).
     pub tracing: Arc<crate::otlp::Tracing>,
     /// One upstream client (and connection pool) per worker, made on the worker's runtime.
-    upstreams: Vec<OnceLock<Upstream>>,
+    upstreams: Arc<Vec<OnceLock<Upstream>>>,
     errors_page: Bytes,
     route_names: Vec<String>,
     /// The secret in the gate's marked request, and that request.
     marker: String,
     marked: Bytes,
     /// Keys used since the last flush, per worker.
-    last_used: Vec<Mutex<HashMap<String, i64>>>,
+    last_used: Arc<Vec<Mutex<HashMap<String, i64>>>>,
+}
+
+/// What a gateway hands the one that replaces it on a reload: the state that outlives a
+/// config.
+struct Kept {
+    store: Arc<dyn KeyStore>,
+    cache: Arc<KeyCache>,
+    counters: Arc<dyn Counters>,
+    clock: Arc<dyn Clock>,
+    records: Arc<dyn Records>,
+    recorder: Arc<Recorder>,
+    /// The per-worker upstream clients, when the upstream is the same (their pooled
+    /// connections go on serving).
+    upstreams: Option<Arc<Vec<OnceLock<Upstream>>>>,
+    last_used: Arc<Vec<Mutex<HashMap<String, i64>>>>,
+    /// The gate's marker: connections opened before a reload hand their refusals to the
+    /// gateway current when they are read.
+    marker: String,
+    health: Arc<crate::health::Health>,
+    /// The tracing of the gateway replaced, whose exporter goes on when its settings did not
+    /// change.
+    tracing: Option<Arc<crate::otlp::Tracing>>,
 }
 
 impl Gateway {
@@ -140,6 +162,80 @@ impl Gateway {
         counters: Arc<dyn Counters>,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Gateway>, String> {
+        let workers = config.workers.max(1);
+        let records = counters
+            .idempotency_records()
+            .unwrap_or_else(|| Arc::new(MemoryRecords::new(config.idempotency.memory_bytes)));
+        let marker: String = {
+            use rand::Rng;
+            let mut rng = rand::rng();
+            (0..32)
+                .map(|_| format!("{:x}", rng.random_range(0..16u8)))
+                .collect()
+        };
+        let health = Arc::new(crate::health::Health::new(
+            Arc::clone(&store),
+            config.store_timeout,
+            Arc::clone(&counters),
+            config.counters_timeout,
+        ));
+        let kept = Kept {
+            health,
+            recorder: Arc::new(Recorder::new(config.request_log.clone(), workers)),
+            cache: Arc::new(KeyCache::new(
+                config.key_cache_ttl,
+                config.key_cache_max_stale,
+                config.key_cache_capacity,
+            )),
+            store,
+            counters,
+            clock,
+            records,
+            upstreams: None,
+            last_used: Arc::new((0..workers).map(|_| Mutex::new(HashMap::new())).collect()),
+            marker,
+            tracing: None,
+        };
+        Gateway::build(config, kept)
+    }
+
+    /// The gateway for a new config, taking over this one's state: the store, key cache,
+    /// counters, idempotency records, request log (with the new settings), last-used times,
+    /// and the upstream clients when the upstream and its timeouts are unchanged. The worker
+    /// count and listen address are the running process's and stay as they are; the key
+    /// cache keeps its size and times. Requests already on this gateway finish on it.
+    pub fn reloaded(&self, mut config: Config) -> Result<Arc<Gateway>, String> {
+        let old = &self.config;
+        config.workers = old.workers;
+        config.listen = old.listen;
+        let same_upstream = config.upstream == old.upstream
+            && config.upstream_ca == old.upstream_ca
+            && config.connect_timeout == old.connect_timeout
+            && config.response_timeout == old.response_timeout;
+        let request_log = config.request_log.clone();
+        let kept = Kept {
+            health: Arc::clone(&self.health),
+            store: Arc::clone(&self.store),
+            cache: Arc::clone(&self.cache),
+            counters: Arc::clone(&self.counters),
+            clock: Arc::clone(&self.clock),
+            records: self.idempotency.records(),
+            recorder: Arc::clone(&self.recorder),
+            upstreams: same_upstream.then(|| Arc::clone(&self.upstreams)),
+            last_used: Arc::clone(&self.last_used),
+            marker: self.marker.clone(),
+            tracing: Some(Arc::clone(&self.tracing)),
+        };
+        let gateway = Gateway::build(config, kept)?;
+        gateway.recorder.update(request_log);
+        let c = &gateway.config;
+        gateway
+            .health
+            .set_timeouts(c.store_timeout, c.counters_timeout);
+        Ok(gateway)
+    }
+
+    fn build(config: Config, kept: Kept) -> Result<Arc<Gateway>, String> {
         let mut catalog = config.catalog.clone();
         catalog.set_doc_url(format!("{}{}", config.public_base(), config.errors_path));
         let errors_page = Bytes::from(errata_docs::html(&catalog).map_err(|e| e.to_string())?);
@@ -151,52 +247,38 @@ impl Gateway {
             config.response_timeout,
             config.upstream_ca.as_deref(),
         )?;
-        let upstreams = (0..workers).map(|_| OnceLock::new()).collect();
+        let upstreams = kept
+            .upstreams
+            .unwrap_or_else(|| Arc::new((0..workers).map(|_| OnceLock::new()).collect()));
         let mut route_names: Vec<String> = config.routes.iter().map(|r| r.name()).collect();
         let metrics = Metrics::new(&route_names, &catalog);
         route_names.push(crate::metrics::UNMATCHED.to_owned());
-        let marker: String = {
-            use rand::Rng;
-            let mut rng = rand::rng();
-            (0..32)
-                .map(|_| format!("{:x}", rng.random_range(0..16u8)))
-                .collect()
-        };
+        let marker = kept.marker;
         let marked = Bytes::from(format!(
             "GET / HTTP/1.1\r\nhost: errata\r\n{GATE_HEADER}: {marker}\r\n\r\n"
         ));
         let request_id_header = HeaderName::from_bytes(catalog.request_id().header.as_bytes())
             .unwrap_or(HeaderName::from_static("x-request-id"));
-        let records = counters
-            .idempotency_records()
-            .unwrap_or_else(|| Arc::new(MemoryRecords::new(config.idempotency.memory_bytes)));
         let idempotency = Idempotency::new(
             &config,
-            records,
-            Arc::clone(&clock),
+            kept.records,
+            Arc::clone(&kept.clock),
             &catalog.request_id().header,
         );
-        let health = Arc::new(crate::health::Health::new(
-            Arc::clone(&store),
-            config.store_timeout,
-            Arc::clone(&counters),
-            config.counters_timeout,
-        ));
         Ok(Arc::new(Gateway {
-            health,
-            tracing: crate::otlp::Tracing::new(&config)?,
             idempotency,
-            recorder: Arc::new(Recorder::new(config.request_log.clone(), workers)),
-            cache: Arc::new(KeyCache::new(
-                config.key_cache_ttl,
-                config.key_cache_max_stale,
-                config.key_cache_capacity,
-            )),
+            recorder: kept.recorder,
+            cache: kept.cache,
+            health: kept.health,
+            tracing: match &kept.tracing {
+                Some(old) => crate::otlp::Tracing::carry_over(old, &config)?,
+                None => crate::otlp::Tracing::new(&config)?,
+            },
             config: Arc::new(config),
             catalog: Arc::new(catalog),
-            store,
-            counters,
-            clock,
+            store: kept.store,
+            counters: kept.counters,
+            clock: kept.clock,
             metrics,
             request_id_header,
             prerendered: Prerendered::new(workers),
@@ -205,7 +287,7 @@ impl Gateway {
             route_names,
             marker,
             marked,
-            last_used: (0..workers).map(|_| Mutex::new(HashMap::new())).collect(),
+            last_used: kept.last_used,
         }))
     }
 
@@ -256,7 +338,7 @@ impl Gateway {
     /// Takes the keys used since the last call, for the store's `last_used_at`.
     pub fn take_last_used(&self) -> Vec<(String, i64)> {
         let mut all: HashMap<String, i64> = HashMap::new();
-        for m in &self.last_used {
+        for m in self.last_used.iter() {
             if let Ok(mut m) = m.lock() {
                 for (k, t) in m.drain() {
                     let e = all.entry(k).or_insert(t);

@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod head;
 pub mod health;
 pub mod idempotency;
+pub mod live;
 pub mod lookup;
 pub mod metrics;
 pub mod otlp;

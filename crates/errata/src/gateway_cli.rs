@@ -183,7 +183,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             );
             let warning =
                 (!upstream_answers(&upstream).await).then(|| upstream_warning(&cfg));
-            errata::serve::run(cfg, |r| {
+            errata::serve::run(cfg, args.config.as_deref(), |r| {
                 let admin = if generated_token {
                     format!("http://{} (token for this run: {})", r.admin_addr, r.admin_token)
                 } else {
@@ -193,7 +193,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 let _ = writeln!(
                     std::io::stdout(),
                     "errata gateway listening on http://{} -> {upstream}\n  store {store}, counters {counters}\n  error reference: http://{}{}\n  admin API: {admin}",
-                    r.addr, r.addr, r.gateway.config.errors_path
+                    r.addr, r.addr, r.gateway().config.errors_path
                 );
                 if let Some(w) = warning {
                     eprintln!("{w}");

@@ -4,4 +4,5 @@
 
 pub mod config;
 pub mod logs;
+pub mod reload;
 pub mod serve;

@@ -3,15 +3,19 @@
 //! accepting, drain in-flight requests within a bound).
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use errata_admin::Admin;
 use errata_gateway::gateway::Gateway;
+use errata_gateway::live::{self, Live};
 use errata_gateway::tls::{self, CertReloader};
 use errata_gateway::worker;
 use errata_store::counters::{self, Clock, Counters, SystemClock};
@@ -19,6 +23,7 @@ use errata_store::db::{self, KeyStore};
 use errata_store::keys;
 
 use crate::config::Config;
+use crate::reload::Reloader;
 
 /// How often the store's change marker is polled; a key revoked by another process (the CLI,
 /// another instance) stops working within this bound plus one store round trip.
@@ -32,14 +37,27 @@ pub struct Running {
     pub addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub admin_token: String,
-    pub gateway: Arc<Gateway>,
-    /// The admin API's state (its configuration, sessions, portal signer).
-    pub admin: Arc<Admin>,
+    /// The gateway in force (a reload replaces it).
+    pub live: Arc<Live>,
+    /// The admin API's state in force (its configuration, sessions, portal signer).
+    admin: Arc<ArcSwap<Admin>>,
+    /// The config reload (SIGHUP, `POST /config/reload`, a watched file).
+    pub reloader: Arc<Reloader>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Running {
+    /// The gateway in force now.
+    pub fn gateway(&self) -> Arc<Gateway> {
+        self.live.load_full()
+    }
+
+    /// The admin API's state in force now.
+    pub fn admin(&self) -> Arc<Admin> {
+        self.admin.load_full()
+    }
+
     /// Turns not ready, keeps serving for the configured drain time (`timeouts.drain_ms`), then
     /// stops accepting and waits for in-flight requests up to the configured grace.
     pub async fn shutdown(self) {
@@ -51,8 +69,9 @@ impl Running {
     pub async fn shutdown_or(self, cut: impl std::future::Future<Output = ()>) {
         // Readiness first: /readyz and `health_path` answer 503 (`draining`) from now on, while
         // the listeners still serve, so a load balancer takes the instance out before it stops.
-        self.gateway.health.start_draining();
-        let drain = self.gateway.config.drain;
+        let gateway = self.gateway();
+        gateway.health.start_draining();
+        let drain = gateway.config.drain;
         if !drain.is_zero() {
             tracing::info!(
                 drain_ms = drain.as_millis() as u64,
@@ -63,9 +82,10 @@ impl Running {
                 () = cut => tracing::info!("drain cut short"),
             }
         }
+        drop(gateway);
         let _ = self.shutdown.send(true);
-        let grace = self.gateway.config.shutdown_grace;
-        let spans = Arc::clone(&self.gateway.tracing);
+        let grace = self.gateway().config.shutdown_grace;
+        let spans = Arc::clone(&self.gateway().tracing);
         for t in self.tasks {
             if tokio::time::timeout(grace, t).await.is_err() {
                 tracing::warn!("shutdown grace elapsed with requests still in flight");
@@ -126,6 +146,7 @@ pub async fn start_on(
         .unwrap_or_else(|| keys::generate("admin", keys::Environment::Live).plaintext);
     let admin_config = cfg.admin();
     let admin_tls = cfg.admin_tls.clone();
+    let cfg_for_reload = cfg.clone();
     let mut gateway_config = cfg.gateway;
     gateway_config.workers = listeners.len().max(1);
     let addr = listeners
@@ -136,6 +157,7 @@ pub async fn start_on(
     // The address bound (a port of 0 made real) is what `doc_url` links derive from.
     gateway_config.listen = addr;
     let gateway = Gateway::new(gateway_config, Arc::clone(&store), counters, clock)?;
+    let live = live::live(Arc::clone(&gateway));
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
     let (tx, rx) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -163,7 +185,7 @@ pub async fn start_on(
     };
     // Readiness is known before the first request: the checks run once now.
     gateway.health.check().await;
-    let workers = worker::spawn(&gateway, listeners, &rx, tls)?;
+    let workers = worker::spawn(&live, listeners, &rx, tls)?;
     gateway.health.workers_started(workers.len());
     for done in workers {
         let health = Arc::clone(&gateway.health);
@@ -184,7 +206,19 @@ pub async fn start_on(
         )
         .with_health(Arc::clone(&gateway.health)),
     );
-    let admin_app = errata_admin::router(Arc::clone(&admin_state));
+    let admin = Arc::new(ArcSwap::new(Arc::clone(&admin_state)));
+    let admin_router = Arc::new(ArcSwap::from_pointee(errata_admin::router(admin_state)));
+    let admin_app = swappable(Arc::clone(&admin_router));
+    let reloader = Reloader::new(
+        cfg_for_reload,
+        Arc::clone(&live),
+        Arc::clone(&admin),
+        admin_router,
+    );
+    let _ = admin
+        .load()
+        .reload
+        .set(crate::reload::weak(&reloader));
     let mut stop = rx.clone();
     if let Some(files) = &admin_tls {
         let cert = CertReloader::load(files).map_err(|e| e.to_string())?;
@@ -217,8 +251,10 @@ pub async fn start_on(
         }));
     }
 
+    // The background tasks read the gateway in force each time: holding one would keep a
+    // reloaded-away gateway (and its upstream pools) alive.
     // Revocation: poll the store's change marker; any change forgets every cached verification.
-    let gw = Arc::clone(&gateway);
+    let current = Arc::clone(&live);
     let mut stop = rx.clone();
     tasks.push(tokio::spawn(async move {
         let mut last = None;
@@ -229,6 +265,7 @@ pub async fn start_on(
                 _ = tick.tick() => {}
                 _ = stop.wait_for(|s| *s) => break,
             }
+            let gw = current.load_full();
             match tokio::time::timeout(gw.config.store_timeout, gw.store.change_marker()).await {
                 Ok(Ok(m)) => {
                     if last.is_some_and(|l| l != m) {
@@ -245,13 +282,13 @@ pub async fn start_on(
     // Where the store pushes changes (PostgreSQL NOTIFY), forget at once rather than at the
     // next poll.
     if let Some(mut changes) = store.watch_changes() {
-        let gw = Arc::clone(&gateway);
+        let cache = Arc::clone(&gateway.cache);
         let mut stop = rx.clone();
         tasks.push(tokio::spawn(async move {
             loop {
                 tokio::select! {
                     msg = changes.recv() => match msg {
-                        Some(()) => gw.cache.clear(),
+                        Some(()) => cache.clear(),
                         None => break,
                     },
                     _ = stop.wait_for(|s| *s) => break,
@@ -271,7 +308,7 @@ pub async fn start_on(
     )));
 
     // Last-used times, written in batches.
-    let gw = Arc::clone(&gateway);
+    let current = Arc::clone(&live);
     let mut stop = rx.clone();
     tasks.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(LAST_USED_FLUSH);
@@ -280,6 +317,7 @@ pub async fn start_on(
                 _ = tick.tick() => false,
                 _ = stop.wait_for(|s| *s) => true,
             };
+            let gw = current.load_full();
             let used = gw.take_last_used();
             if !used.is_empty()
                 && let Err(e) = gw.store.touch(&used).await
@@ -304,16 +342,31 @@ pub async fn start_on(
         addr,
         admin_addr,
         admin_token,
-        gateway,
-        admin: admin_state,
+        live,
+        admin,
+        reloader,
         shutdown: tx,
         tasks,
     })
 }
 
-/// Runs until SIGTERM or SIGINT, then shuts down gracefully. `ready` is called once both
-/// listeners are bound.
-pub async fn run(cfg: Config, ready: impl FnOnce(&Running)) -> Result<(), String> {
+/// The admin app as served: each request goes to the router in force, which a reload
+/// replaces (new plans, catalog, OpenAPI document) without touching the listener.
+fn swappable(current: Arc<ArcSwap<Router>>) -> Router {
+    use tower::ServiceExt;
+    Router::new().fallback_service(tower::service_fn(move |req: axum::extract::Request| {
+        let router = Router::clone(&current.load());
+        async move { router.oneshot(req).await }
+    }))
+}
+
+/// Runs until SIGTERM or SIGINT, then shuts down gracefully; SIGHUP reads `file` (the config
+/// `cfg` came from, if any) again. `ready` is called once both listeners are bound.
+pub async fn run(
+    cfg: Config,
+    file: Option<&Path>,
+    ready: impl FnOnce(&Running),
+) -> Result<(), String> {
     let (store, counters) = open_backends(&cfg).await?;
     let listeners = worker::bind(cfg.gateway.listen, cfg.gateway.workers)
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.gateway.listen))?;
@@ -329,12 +382,40 @@ pub async fn run(cfg: Config, ready: impl FnOnce(&Running)) -> Result<(), String
         admin_listener,
     )
     .await?;
+    running.reloader.set_file(file);
+    tokio::spawn(Arc::clone(&running.reloader).watch(running.shutdown.subscribe()));
     ready(&running);
-    shutdown_signal().await;
+    until_stopped(&running.reloader).await;
     tracing::info!("shutting down: draining in-flight requests");
     // A second SIGTERM or Ctrl-C ends the drain time at once.
     running.shutdown_or(shutdown_signal()).await;
     Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C; each SIGHUP meanwhile reloads the config (as `systemctl
+/// reload` and most supervisors send it; without a handler it would end the process).
+pub async fn until_stopped(reloader: &Reloader) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            shutdown_signal().await;
+            return;
+        };
+        let stop = shutdown_signal();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                _ = hup.recv() => reloader.reload_and_log("SIGHUP").await,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = reloader;
+        shutdown_signal().await;
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -36,6 +36,7 @@ use tokio::time::Instant;
 
 use crate::gateway::Gateway;
 use crate::head::MAX_HEAD_BYTES;
+use crate::live::{Current, Live};
 
 use buffer::Buffer;
 
@@ -83,7 +84,7 @@ pub(crate) struct Client<IO> {
 /// Serves one HTTP/1.1 connection until the client closes it, or `stop` turns true.
 pub async fn serve<IO>(
     io: IO,
-    gw: Arc<Gateway>,
+    live: Arc<Live>,
     worker: usize,
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
@@ -94,6 +95,8 @@ pub async fn serve<IO>(
         io,
         buf: Buffer::new(),
     };
+    let mut current = Current::new(&live);
+    let mut gw = Arc::clone(current.get());
     let mut up = exchange::Upstream::default();
     let mut first = true;
     loop {
@@ -106,6 +109,14 @@ pub async fn serve<IO>(
             }
         };
         first = false;
+        // A request is answered by the gateway current when its head has arrived: one
+        // reloaded while the connection was idle serves it. The upstream connection held
+        // goes back to the pool it came from.
+        let now = current.get();
+        if !Arc::ptr_eq(now, &gw) {
+            up.give_back(&gw, worker);
+            gw = Arc::clone(now);
+        }
         match exchange::exchange(&gw, worker, peer, &mut client, &mut up, head, &stop).await {
             Next::KeepAlive => {}
             Next::Close => break,
@@ -114,7 +125,7 @@ pub async fn serve<IO>(
                 let held = client.buf.take();
                 // Boxed: hyper's connection state is made only for connections it takes.
                 Box::pin(crate::conn::serve_hyper(
-                    client.io, held, gw, worker, peer, stop,
+                    client.io, held, live, worker, peer, stop,
                 ))
                 .await;
                 return;

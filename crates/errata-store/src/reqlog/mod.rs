@@ -15,7 +15,7 @@ pub mod config;
 pub mod usage;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -120,7 +120,13 @@ pub struct Taken {
 
 /// Takes records from the request path.
 pub struct Recorder {
-    config: RequestLogConfig,
+    /// The settings as last given; a reload replaces them (`queue` excepted: it sizes the
+    /// batches, and takes a restart).
+    config: Mutex<RequestLogConfig>,
+    /// What the request path reads of them, without a lock.
+    enabled: AtomicBool,
+    success_sample: AtomicU64,
+    batch_rows: AtomicUsize,
     shards: Box<[Shard]>,
     /// The most records one worker's batch holds.
     cap: usize,
@@ -150,17 +156,35 @@ impl Recorder {
             limits: Mutex::new(HashMap::new()),
             filled: Notify::new(),
             dropped: AtomicU64::new(0),
-            config,
+            enabled: AtomicBool::new(config.enabled),
+            success_sample: AtomicU64::new(config.success_sample.to_bits()),
+            batch_rows: AtomicUsize::new(config.batch_rows),
+            config: Mutex::new(config),
         }
     }
 
-    pub fn config(&self) -> &RequestLogConfig {
-        &self.config
+    /// The settings in force.
+    pub fn config(&self) -> RequestLogConfig {
+        lock(&self.config).clone()
+    }
+
+    /// Takes new settings for the requests answered from now on (a config reload): whether
+    /// to record, the success sample, the flush's size and interval, and retention. `queue`
+    /// keeps its value from the start; the caller reports a change of it as needing a
+    /// restart.
+    pub fn update(&self, mut config: RequestLogConfig) {
+        let mut current = lock(&self.config);
+        config.queue = current.queue;
+        self.enabled.store(config.enabled, Ordering::Relaxed);
+        self.success_sample
+            .store(config.success_sample.to_bits(), Ordering::Relaxed);
+        self.batch_rows.store(config.batch_rows, Ordering::Relaxed);
+        *current = config;
     }
 
     /// Whether records are taken at all (the request path builds none when not).
     pub fn enabled(&self) -> bool {
-        self.config.enabled
+        self.enabled.load(Ordering::Relaxed)
     }
 
     /// Records one request answered by `worker`; `windows` is the key's limit state after it,
@@ -169,16 +193,17 @@ impl Recorder {
     /// known key under no key and no tenant. Costs the worker's own (uncontended) lock and a
     /// few copies; never waits.
     pub fn record(&self, worker: usize, e: &Entry, windows: (Option<Window>, Option<Window>)) {
-        if !self.config.enabled {
+        if !self.enabled() {
             return;
         }
-        let keep = e.status >= 400
-            || self.config.success_sample >= 1.0
-            || rand::random::<f64>() < self.config.success_sample;
+        let sample = f64::from_bits(self.success_sample.load(Ordering::Relaxed));
+        let keep = e.status >= 400 || sample >= 1.0 || rand::random::<f64>() < sample;
         let added =
             lock(&self.shards[worker % self.shards.len()].0).add(e, windows, keep, self.cap);
         match added {
-            Added::Kept(n) if n == self.config.batch_rows => self.filled.notify_one(),
+            Added::Kept(n) if n == self.batch_rows.load(Ordering::Relaxed) => {
+                self.filled.notify_one()
+            }
             Added::Dropped => self.count_dropped(1),
             _ => {}
         }
