@@ -1,12 +1,16 @@
 //! What an operator runs around `errata serve`, as the real binary: `errata config check`,
-//! `errata completions`, `errata --version`.
+//! `errata completions`, `errata --version`, and the gateway's logs as `log_format`,
+//! `log_level` and `RUST_LOG` make them.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
+use serde_json::{Value, json};
 use support::certs::{TestCa, temp_dir};
+use support::process::Serve;
 
 fn errata_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_errata"))
@@ -216,5 +220,311 @@ fn version_names_the_commit_it_was_built_from() {
             assert_eq!(date, day, "its date");
         }
         _ => println!("skipped: no git, so the hash is not compared with HEAD"),
+    }
+}
+
+/// A gateway config on free ports with `extra` top-level keys. No upstream is needed: the
+/// requests below are refused for want of a key.
+fn serve_config(name: &str, extra: &str) -> (PathBuf, PathBuf) {
+    let dir = temp_dir(name);
+    let cfg = dir.join("errata.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:0\"\nstore = \"sqlite://keys.db\"\n{extra}\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"admin-token-0123456789\"\n"
+        ),
+    )
+    .unwrap();
+    (dir, cfg)
+}
+
+/// A request without a key, which the gateway refuses itself (401); its request id.
+async fn refused(gw: &Serve) -> String {
+    let res = reqwest::get(format!("{}/v1/reports?page=2", gw.base))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    res.headers()["x-request-id"].to_str().unwrap().to_owned()
+}
+
+fn is_trace_id(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+#[tokio::test]
+async fn text_logs_are_one_plain_line_per_request() {
+    let (dir, cfg) = serve_config("logs-text", "log_format = \"text\"");
+    let gw = Serve::start_with(&cfg, &[("RUST_LOG", None)]);
+    let id = refused(&gw).await;
+    let line = gw.wait_for_log(&format!("request_id={id}"), Duration::from_secs(5));
+    assert!(serde_json::from_str::<Value>(&line).is_err(), "{line}");
+    let (time, rest) = line.split_once(' ').unwrap();
+    assert!(
+        time.len() == 27 && time.ends_with('Z') && time.as_bytes()[10] == b'T',
+        "an RFC 3339 time in UTC: {line}"
+    );
+    let (head, latency) = rest.trim_start().rsplit_once(" latency_ms=").unwrap();
+    assert!(latency.parse::<f64>().is_ok(), "{line}");
+    let trace_id = head
+        .split(" trace_id=")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .unwrap_or_default();
+    assert!(is_trace_id(trace_id), "{line}");
+    assert_eq!(
+        head.replace(trace_id, "TRACE"),
+        format!(
+            "INFO errata::access: request_id={id} trace_id=TRACE method=GET path=/v1/reports route=\"/*\" key_id=\"\" tenant=\"\" status=401 code=\"missing_api_key\" upstream_request_id=\"\" idempotency=\"\""
+        )
+    );
+    assert!(
+        !gw.stderr().lines().any(|l| l.starts_with('{')),
+        "no JSON at all:\n{}",
+        gw.stderr()
+    );
+    drop(gw);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn json_is_the_default_with_every_access_field() {
+    let (dir, cfg) = serve_config("logs-json", "");
+    let gw = Serve::start_with(&cfg, &[("RUST_LOG", None)]);
+    let id = refused(&gw).await;
+    let line = gw.wait_for_log(&id, Duration::from_secs(5));
+    let mut event: Value = serde_json::from_str(&line).unwrap();
+    let time = event["timestamp"].as_str().unwrap().to_owned();
+    assert!(time.ends_with('Z') && time.len() == 27, "{time}");
+    let fields = event["fields"].as_object_mut().unwrap();
+    let latency = fields.remove("latency_ms").unwrap();
+    assert!(latency.as_f64().is_some_and(|l| l >= 0.0), "{latency}");
+    let trace_id = fields.remove("trace_id").unwrap();
+    assert!(is_trace_id(trace_id.as_str().unwrap()), "{trace_id}");
+    assert_eq!(
+        event,
+        json!({
+            "timestamp": time,
+            "level": "INFO",
+            "fields": {
+                "request_id": id,
+                "method": "GET",
+                "path": "/v1/reports",
+                "route": "/*",
+                "key_id": "",
+                "tenant": "",
+                "status": 401,
+                "code": "missing_api_key",
+                "upstream_request_id": "",
+                "idempotency": ""
+            },
+            "target": "errata::access"
+        })
+    );
+    drop(gw);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn log_level_warn_leaves_the_access_log_out_and_rust_log_wins_over_it() {
+    let (dir, cfg) = serve_config("logs-warn", "log_level = \"warn\"");
+
+    let gw = Serve::start_with(&cfg, &[("RUST_LOG", None)]);
+    let id = refused(&gw).await;
+    // The access line is written before the answer leaves: had it been logged, it would be
+    // read by now.
+    std::thread::sleep(Duration::from_millis(500));
+    let logged = gw.stderr();
+    assert!(!logged.contains(&id), "{logged}");
+    assert!(!logged.contains("INFO"), "nothing under warn:\n{logged}");
+    drop(gw);
+
+    let gw = Serve::start_with(&cfg, &[("RUST_LOG", Some("info"))]);
+    let note = gw.wait_for_log("RUST_LOG is set", Duration::from_secs(5));
+    let note: Value = serde_json::from_str(&note).unwrap();
+    assert_eq!(note["target"], "errata::logs");
+    assert_eq!(
+        note["fields"],
+        json!({
+            "message": "RUST_LOG is set: it filters the logs instead of log_level",
+            "rust_log": "info",
+            "log_level": "warn"
+        })
+    );
+    let id = refused(&gw).await;
+    let line = gw.wait_for_log(&id, Duration::from_secs(5));
+    let event: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["target"], "errata::access");
+    assert_eq!(event["fields"]["status"], 401);
+    drop(gw);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_reload_changes_the_log_level_of_the_running_gateway() {
+    let (dir, cfg) = serve_config("logs-reload", "log_level = \"warn\"");
+    let gw = Serve::start_with(&cfg, &[("RUST_LOG", None)]);
+    let quiet = refused(&gw).await;
+
+    let src = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        src.replace("log_level = \"warn\"", "log_level = \"info\""),
+    )
+    .unwrap();
+    gw.signal("HUP");
+    let changed = gw.wait_for_log("log level changed", Duration::from_secs(5));
+    let changed: Value = serde_json::from_str(&changed).unwrap();
+    assert_eq!(changed["target"], "errata::logs");
+    assert_eq!(changed["fields"]["log_level"], "info");
+
+    let id = refused(&gw).await;
+    let line = gw.wait_for_log(&id, Duration::from_secs(5));
+    let event: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["target"], "errata::access");
+    assert!(
+        !gw.stderr().contains(&quiet),
+        "the request before the reload stays unlogged"
+    );
+    drop(gw);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `errata ARGS` in the repository with `env` set.
+fn errata_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_errata"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+const SECRETS: [(&str, &str); 2] = [
+    ("ERRATA_ADMIN_TOKEN", "admin-token-0123456789abcdef"),
+    (
+        "ERRATA_PORTAL_SECRET",
+        "portal-secret-0123456789abcdef0123456789",
+    ),
+];
+
+#[test]
+fn the_production_config_passes_the_check_with_and_without_tls() {
+    let o = errata_with(&["config", "check", "docs/production.toml"], &SECRETS);
+    assert_eq!(stderr(&o), "");
+    assert_eq!(
+        stdout(&o),
+        "docs/production.toml: ok: listen 0.0.0.0:8080 (http), admin 127.0.0.1:8081, 2 routes, 2 plans, upstream http://127.0.0.1:3000, store postgres://errata@127.0.0.1:5432/errata, counters redis://127.0.0.1:6379\n"
+    );
+    assert_eq!(o.status.code(), Some(0));
+
+    // Without the secrets it names, the check says which.
+    let o = Command::new(env!("CARGO_BIN_EXE_errata"))
+        .args(["config", "check", "docs/production.toml"])
+        .env_remove("ERRATA_ADMIN_TOKEN")
+        .env_remove("ERRATA_PORTAL_SECRET")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("error: environment variable `ERRATA_ADMIN_TOKEN` is not set\n"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Its [tls], uncommented, with certificate files in place.
+    let dir = temp_dir("production-tls");
+    let (cert, key) = TestCa::new("errata test CA")
+        .leaf(&["api.example.com"])
+        .write(&dir, "fullchain.pem", "privkey.pem");
+    let src = std::fs::read_to_string(root().join("docs/production.toml")).unwrap();
+    let commented = "# [tls]\n# cert = \"/etc/errata/tls/fullchain.pem\"\n# key = \"/etc/errata/tls/privkey.pem\"\n";
+    assert!(
+        src.contains(commented),
+        "docs/production.toml's [tls] block"
+    );
+    let with_tls = src.replace(
+        commented,
+        &format!(
+            "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    std::fs::write(dir.join("errata.toml"), with_tls).unwrap();
+    let o = errata_with(
+        &[
+            "config",
+            "check",
+            &dir.join("errata.toml").to_string_lossy(),
+        ],
+        &SECRETS,
+    );
+    assert_eq!(stderr(&o), "");
+    assert!(
+        stdout(&o).contains(": ok: listen 0.0.0.0:8080 (https), "),
+        "{}",
+        stdout(&o)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The unit's commands are ones errata accepts, on one config, and it waits long enough on
+/// stop for the production config's drain and shutdown.
+#[test]
+fn the_systemd_unit_checks_and_serves_one_config_and_outwaits_its_drain() {
+    let unit = std::fs::read_to_string(root().join("docs/errata.service")).unwrap();
+    let value = |key: &str| -> String {
+        let found: Vec<&str> = unit
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{key}=")))
+            .collect();
+        assert_eq!(found.len(), 1, "one {key}= in the unit");
+        found[0].to_owned()
+    };
+    assert_eq!(
+        value("ExecStartPre"),
+        "/usr/local/bin/errata config check /etc/errata/errata.toml"
+    );
+    assert_eq!(
+        value("ExecStart"),
+        "/usr/local/bin/errata serve --config /etc/errata/errata.toml"
+    );
+    assert_eq!(value("ExecReload"), "/bin/kill -HUP $MAINPID");
+    assert_eq!(value("KillSignal"), "SIGTERM");
+    assert!(value("ExecStartPost").contains("http://127.0.0.1:8081/readyz"));
+
+    let production: toml::Table = std::fs::read_to_string(root().join("docs/production.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        production["admin"]["listen"].as_str(),
+        Some("127.0.0.1:8081")
+    );
+    let timeouts = &production["timeouts"];
+    let ms =
+        timeouts["drain_ms"].as_integer().unwrap() + timeouts["shutdown_ms"].as_integer().unwrap();
+    let stop: i64 = value("TimeoutStopSec").parse().unwrap();
+    assert!(stop * 1000 > ms, "TimeoutStopSec {stop} s <= {ms} ms");
+
+    match Command::new("systemd-analyze").arg("--version").output() {
+        Ok(o) if o.status.success() => {
+            // The binary's path as the unit names it need not exist here: point it at ours.
+            let dir = temp_dir("unit");
+            let local = unit.replace("/usr/local/bin/errata", env!("CARGO_BIN_EXE_errata"));
+            std::fs::write(dir.join("errata.service"), local).unwrap();
+            let o = Command::new("systemd-analyze")
+                .arg("verify")
+                .arg(dir.join("errata.service"))
+                .output()
+                .unwrap();
+            assert_eq!(stderr(&o), "", "systemd-analyze verify");
+            assert_eq!(o.status.code(), Some(0));
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        _ => println!("skipped: no systemd-analyze, so the unit is not verified by systemd"),
     }
 }
