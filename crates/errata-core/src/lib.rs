@@ -29,7 +29,7 @@ pub mod raise;
 mod render;
 pub mod request_id;
 pub mod schema;
-mod suggest;
+pub mod suggest;
 pub mod template;
 
 pub use catalog::{Catalog, CodeDef, DEFAULT_CATALOG_TOML, Envelope};

@@ -350,10 +350,8 @@ pub fn log_level_problem(directive: &str) -> Option<(String, String)> {
         if !bare || LEVELS.contains(&lower.as_str()) {
             continue;
         }
-        if let Some(level) = LEVELS
-            .iter()
-            .find(|l| lower.starts_with(*l) || edit_distance(&lower, l) <= 2)
-        {
+        let prefixed = LEVELS.iter().copied().find(|l| lower.starts_with(l));
+        if let Some(level) = prefixed.or_else(|| errata_core::suggest::closest(&lower, &LEVELS)) {
             return Some((
                 format!("log_level `{directive}`: `{word}` is not a level"),
                 format!("did you mean `{level}`?"),
@@ -361,24 +359,6 @@ pub fn log_level_problem(directive: &str) -> Option<(String, String)> {
         }
     }
     None
-}
-
-/// Levenshtein distance, for the short words of a log level.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// An address to connect to for a listener on `addr`: one on every address (`0.0.0.0`, `::`)
