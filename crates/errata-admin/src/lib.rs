@@ -85,7 +85,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/metrics", get(operations::metrics))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/config/reload", post(reload::reload))
+        .route("/config/reload", post(operations::reload))
         .route(
             "/openapi.json",
             get(operations::openapi).layer(Extension(openapi)),

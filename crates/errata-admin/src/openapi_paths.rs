@@ -36,7 +36,7 @@ use utoipa::OpenApi;
         crate::operations::openapi,
         crate::health::healthz,
         crate::health::readyz,
-        crate::reload::reload,
+        crate::operations::reload,
     ),
     components(schemas(errata_store::db::KeyRecord, errata_store::db::NewKey, crate::reload::Reloaded))
 )]

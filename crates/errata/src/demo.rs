@@ -144,6 +144,7 @@ fn compose(mut cfg: Config, upstream: SocketAddr, store_url: String) -> Result<C
 
 /// Runs the demo; `config` is the file `base` was read from, if any.
 pub async fn run(base: Config, config: Option<&Path>) -> Result<(), String> {
+    let mut signals = serve::Signals::install();
     let state = StateDir::create()?;
 
     // The example service, in this process, on a free loopback port.
@@ -212,7 +213,7 @@ pub async fn run(base: Config, config: Option<&Path>) -> Result<(), String> {
     let running =
         serve::start(cfg, store, counters, Arc::new(SystemClock), listener, admin).await?;
     tour.print(&running, &keys);
-    serve::until_stopped(&running.reloader).await;
+    signals.until_stopped(&running.reloader).await;
     running.shutdown().await;
     drop(state);
     Ok(())

@@ -215,10 +215,7 @@ pub async fn start_on(
         Arc::clone(&admin),
         admin_router,
     );
-    let _ = admin
-        .load()
-        .reload
-        .set(crate::reload::weak(&reloader));
+    let _ = admin.load().reload.set(crate::reload::weak(&reloader));
     let mut stop = rx.clone();
     if let Some(files) = &admin_tls {
         let cert = CertReloader::load(files).map_err(|e| e.to_string())?;
@@ -367,6 +364,7 @@ pub async fn run(
     file: Option<&Path>,
     ready: impl FnOnce(&Running),
 ) -> Result<(), String> {
+    let mut signals = Signals::install();
     let (store, counters) = open_backends(&cfg).await?;
     let listeners = worker::bind(cfg.gateway.listen, cfg.gateway.workers)
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.gateway.listen))?;
@@ -385,57 +383,78 @@ pub async fn run(
     running.reloader.set_file(file);
     tokio::spawn(Arc::clone(&running.reloader).watch(running.shutdown.subscribe()));
     ready(&running);
-    until_stopped(&running.reloader).await;
+    signals.until_stopped(&running.reloader).await;
     tracing::info!("shutting down: draining in-flight requests");
     // A second SIGTERM or Ctrl-C ends the drain time at once.
-    running.shutdown_or(shutdown_signal()).await;
+    running.shutdown_or(signals.stop()).await;
     Ok(())
 }
 
-/// Resolves on SIGTERM or Ctrl-C; each SIGHUP meanwhile reloads the config (as `systemctl
-/// reload` and most supervisors send it; without a handler it would end the process).
-pub async fn until_stopped(reloader: &Reloader) {
+/// The signals errata answers. Installed before the listeners are announced: a SIGHUP or
+/// SIGTERM that arrived before its handler would end the process at once (their default).
+pub struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            shutdown_signal().await;
-            return;
-        };
-        let stop = shutdown_signal();
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => return,
-                _ = hup.recv() => reloader.reload_and_log("SIGHUP").await,
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    pub fn install() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
+                hup: signal(SignalKind::hangup()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = reloader;
-        shutdown_signal().await;
+
+    /// Resolves on SIGTERM or SIGINT (Ctrl-C); each SIGHUP meanwhile reloads the config (as
+    /// `systemctl reload` and most supervisors send it).
+    pub async fn until_stopped(&mut self, reloader: &Reloader) {
+        #[cfg(unix)]
+        loop {
+            tokio::select! {
+                () = next(&mut self.term) => return,
+                () = next(&mut self.int) => return,
+                () = next(&mut self.hup) => reloader.reload_and_log("SIGHUP").await,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = reloader;
+            self.stop().await;
+        }
+    }
+
+    /// Resolves on the next SIGTERM or SIGINT.
+    pub async fn stop(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            () = next(&mut self.term) => {}
+            () = next(&mut self.int) => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// The next delivery of a signal; never, when its handler could not be installed.
+#[cfg(unix)]
+async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+        None => std::future::pending::<()>().await,
     }
 }
