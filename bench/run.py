@@ -1427,6 +1427,10 @@ def main() -> int:
                          "CPU counted until the log has flushed after each run (default off: "
                          "~2 x rounds x (duration + 2) s per worker count, over a minute at "
                          "the defaults)")
+    ap.add_argument("--otlp", type=lambda v: [float(x) for x in v.split(",") if x.strip()],
+                    default=[], metavar="PERCENTS",
+                    help="also run errata exporting spans over OTLP/HTTP to bench/otlp-sink.py, "
+                         "one instance per sampling percentage (e.g. 1,100); default none")
     ap.add_argument("--json", type=Path, help="also write the raw results to this file")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (configs, logs)")
     args = ap.parse_args()
@@ -1554,6 +1558,27 @@ def main() -> int:
                                        cpus=server_cpus, stderr_path=wtmp / "errata-redis.log")
                 wait_for_port(redis_port, procs, "errata (redis counters)")
 
+            # errata exporting spans (`[tracing] otlp`), one instance per sampling ratio, each
+            # to its own sink (Python's standard library; its CPU is not in errata's).
+            er_otlp = []
+            for pct in args.otlp:
+                sink_port, oport, oadmin = free_port(), free_port(), free_port()
+                procs.start(f"otlp sink ({pct:g}%)",
+                            [sys.executable, str(Path(__file__).parent / "otlp-sink.py"),
+                             "--port", str(sink_port)],
+                            stderr_path=wtmp / f"otlp-sink-{pct:g}.log")
+                wait_for_port(sink_port, procs, "otlp sink")
+                oconf = wtmp / f"errata-otlp-{pct:g}.toml"
+                oconf.write_text(errata_conf(port=oport, upstream_port=up_port, tmp=wtmp,
+                                             admin_port=oadmin, workers=w)
+                                 + f'\n[tracing]\notlp = "http://127.0.0.1:{sink_port}"\n'
+                                 + f"sample = {pct / 100}\n")
+                name = f"errata, OTLP export at {pct:g}%"
+                p = procs.start(name, [str(errata), "serve", "--config", str(oconf)], env=env,
+                                cpus=server_cpus, stderr_path=wtmp / f"errata-otlp-{pct:g}.log")
+                wait_for_port(oport, procs, name)
+                er_otlp.append((name, oport, p))
+
             # errata terminating TLS (HTTP/2 and HTTP/1.1 by ALPN), the same certificate.
             er_tls = None
             if args.tls:
@@ -1656,6 +1681,8 @@ def main() -> int:
                 expect("nginx over TLS", ng_tls, None, 200, UPSTREAM_BODY_MARK, ca=cert)
                 expect("errata over TLS with the key", er_tls_port, bearer, 200,
                        UPSTREAM_BODY_MARK, header=("x-ratelimit-limit", "100000000"), ca=cert)
+            for name, oport, _ in er_otlp:
+                expect(f"{name} with the key", oport, bearer, 200, UPSTREAM_BODY_MARK)
             if er_redis is not None:
                 expect("errata (redis counters) with the key", redis_port, bearer, 200,
                        UPSTREAM_BODY_MARK, header=("x-ratelimit-limit", "100000000"))
@@ -1680,6 +1707,8 @@ def main() -> int:
                                       er_redis.pid))
             if er_log is not None:
                 targets.append(Target("errata, access log on", lport, bearer, 200, er_log.pid))
+            for name, oport, p in er_otlp:
+                targets.append(Target(name, oport, bearer, 200, p.pid))
             targets += [
                 Target("errata 401 (no key)", er_port, {}, 401, er.pid),
                 Target("errata 401 (unknown key)", er_port,
