@@ -22,8 +22,8 @@ mod params;
 pub mod portal;
 pub mod portal_token;
 pub mod prometheus;
-mod session;
 pub mod reload;
+mod session;
 pub mod sessions;
 pub mod state;
 

@@ -38,7 +38,11 @@ use utoipa::OpenApi;
         crate::health::readyz,
         crate::operations::reload,
     ),
-    components(schemas(errata_store::db::KeyRecord, errata_store::db::NewKey, crate::reload::Reloaded))
+    components(schemas(
+        errata_store::db::KeyRecord,
+        errata_store::db::NewKey,
+        crate::reload::Reloaded
+    ))
 )]
 struct AdminApi;
 

@@ -247,7 +247,11 @@ pub fn changes(old: &Config, new: &Config) -> (Vec<String>, Vec<String>) {
     note("listen", o.listen == n.listen, true);
     note("tls", o.tls == n.tls, true);
     note("workers", o.workers == n.workers, true);
-    note("max_connections", o.max_connections == n.max_connections, true);
+    note(
+        "max_connections",
+        o.max_connections == n.max_connections,
+        true,
+    );
     note("store", o.store_url == n.store_url, true);
     note("counters", o.counters_url == n.counters_url, true);
     note(
@@ -278,7 +282,11 @@ pub fn changes(old: &Config, new: &Config) -> (Vec<String>, Vec<String>) {
     note("catalog", same_catalog(&o.catalog, &n.catalog), false);
     note("key_prefix", o.key_prefix == n.key_prefix, false);
     note("key_headers", o.key_headers == n.key_headers, false);
-    note("trusted_proxies", o.trusted_proxies == n.trusted_proxies, false);
+    note(
+        "trusted_proxies",
+        o.trusted_proxies == n.trusted_proxies,
+        false,
+    );
     note(
         "trusted_request_id_header",
         o.trusted_request_id_header == n.trusted_request_id_header,
@@ -338,7 +346,11 @@ pub fn changes(old: &Config, new: &Config) -> (Vec<String>, Vec<String>) {
         ),
         false,
     );
-    for name in o.plans.keys().chain(n.plans.keys().filter(|k| !o.plans.contains_key(*k))) {
+    for name in o
+        .plans
+        .keys()
+        .chain(n.plans.keys().filter(|k| !o.plans.contains_key(*k)))
+    {
         note(
             &format!("plans.{name}"),
             o.plans.get(name) == n.plans.get(name),

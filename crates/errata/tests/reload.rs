@@ -54,7 +54,10 @@ fn setup(name: &str, upstream: &str, rate: u64, extra: &str) -> (PathBuf, PathBu
 }
 
 fn new_key(cfg: &Path) -> String {
-    let out = keys(cfg, &["create", "--tenant", "acme", "--name", "reload", "--json"]);
+    let out = keys(
+        cfg,
+        &["create", "--tenant", "acme", "--name", "reload", "--json"],
+    );
     let issued: Value = serde_json::from_str(&out).unwrap();
     issued["secret"].as_str().unwrap().to_owned()
 }
@@ -83,7 +86,8 @@ impl KeptAlive {
 
     /// `GET path` with `key`; an error when the connection fails or closes.
     async fn get(&mut self, path: &str, key: &str) -> Result<Answer, String> {
-        let req = format!("GET {path} HTTP/1.1\r\nhost: errata\r\nauthorization: Bearer {key}\r\n\r\n");
+        let req =
+            format!("GET {path} HTTP/1.1\r\nhost: errata\r\nauthorization: Bearer {key}\r\n\r\n");
         self.conn
             .write_all(req.as_bytes())
             .await
@@ -99,7 +103,9 @@ impl KeptAlive {
             head.lines()
                 .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
         };
-        let status: u16 = head[9..12].parse().map_err(|_| format!("bad head {head}"))?;
+        let status: u16 = head[9..12]
+            .parse()
+            .map_err(|_| format!("bad head {head}"))?;
         let len: usize = header("content-length")
             .ok_or_else(|| format!("no content-length in {head}"))?
             .parse()
@@ -148,7 +154,11 @@ async fn post_reload(gw: &Serve) -> (u16, Value) {
 async fn wait_for_upstream(base: &str, key: &str, upstream: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let a = KeptAlive::open(base).await.get("/v1/things", key).await.unwrap();
+        let a = KeptAlive::open(base)
+            .await
+            .get("/v1/things", key)
+            .await
+            .unwrap();
         if a.upstream == upstream {
             return;
         }
@@ -225,7 +235,8 @@ async fn sighup_under_load_changes_a_plan_limit_and_the_upstream_with_nothing_fa
     let line = gw.wait_for_log("config reloaded", Duration::from_secs(10));
     reloaded.store(true, Ordering::Relaxed);
     assert!(
-        line.contains(r#""changed":"upstream,plans.free""#) && line.contains(r#""trigger":"SIGHUP""#),
+        line.contains(r#""changed":"upstream,plans.free""#)
+            && line.contains(r#""trigger":"SIGHUP""#),
         "{line}"
     );
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -321,7 +332,10 @@ async fn post_reload_keeps_counters_and_names_what_takes_a_restart() {
         std::fs::read_to_string(&cfg)
             .unwrap()
             .replace(&a, &b)
-            .replace("listen = \"127.0.0.1:0\"\nworkers", "listen = \"127.0.0.1:1\"\nworkers"),
+            .replace(
+                "listen = \"127.0.0.1:0\"\nworkers",
+                "listen = \"127.0.0.1:1\"\nworkers",
+            ),
     )
     .unwrap();
     let (status, body) = post_reload(&gw).await;

@@ -205,7 +205,10 @@ mod tests {
 
         let live = format!("{otlp}\ntrust_incoming = true\nsample = 0.5");
         let new = Tracing::carry_over(&old, &config(&live)).unwrap();
-        assert!(same_exporter(&old, &new), "only per-request settings changed");
+        assert!(
+            same_exporter(&old, &new),
+            "only per-request settings changed"
+        );
         assert!(new.trust_incoming);
         assert_eq!(new.sample, Sample::of(0.5));
 
