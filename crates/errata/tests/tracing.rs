@@ -5,7 +5,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -180,43 +180,13 @@ fn split_traceparent(v: &str) -> (String, String, String, String) {
     (p[0].into(), p[1].into(), p[2].into(), p[3].into())
 }
 
-/// Access-log lines of the whole test binary, captured once.
-fn access_log() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let writer = Arc::clone(&buf);
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .with_writer(move || LogWriter(Arc::clone(&writer)))
-            .finish();
-        let _ = tracing::subscriber::set_global_default(subscriber);
-        buf
-    })
-    .clone()
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The access line of request `id`.
 fn access_line(id: &str) -> String {
-    let buf = access_log();
-    let text = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
-    text.lines()
-        .find(|l| l.contains("errata::access") && l.contains(&format!("request_id={id} ")))
-        .unwrap_or_else(|| panic!("no access line for {id} in:\n{text}"))
-        .to_owned()
+    logs::line(
+        tracing::Level::INFO,
+        &format!("access line for {id}"),
+        |l| l.contains("errata::access") && l.contains(&format!("request_id={id} ")),
+    )
 }
 
 struct Setup {
@@ -241,7 +211,7 @@ fn extra(collector: &str, tracing: &str) -> String {
 /// A gateway with `tracing` as its `[tracing]` section (its `otlp` pointed at a new receiver),
 /// limits (so the counters are called), a plain route and an idempotent one.
 async fn setup(tracing: &str) -> Setup {
-    access_log();
+    logs::captured(tracing::Level::INFO);
     let (collector, received) = receiver().await;
     let gate = Arc::new(Semaphore::new(0));
     let up = upstream(Arc::clone(&gate)).await;
@@ -695,7 +665,7 @@ async fn hypers_path_sends_the_same_traceparent_and_times_idempotency() {
 
 #[tokio::test]
 async fn without_otlp_the_trace_still_goes_upstream_and_into_the_logs() {
-    access_log();
+    logs::captured(tracing::Level::INFO);
     let h = start("[request_log]\nflush_interval_ms = 20\n").await;
     assert!(!h.running.gateway().tracing.exporting());
     let (secret, _) = h.key(serde_json::json!({})).await;
@@ -815,7 +785,7 @@ async fn a_reload_changes_trust_and_sampling_and_keeps_exporting() {
 
 #[tokio::test]
 async fn an_upstream_that_does_not_answer_is_the_client_spans_error() {
-    access_log();
+    logs::captured(tracing::Level::INFO);
     let (collector, received) = receiver().await;
     // Nothing listens on port 1: the connection is refused.
     let gate = Arc::new(Semaphore::new(0));

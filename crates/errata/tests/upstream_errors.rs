@@ -9,7 +9,7 @@ mod support;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use errata_core::{ApiError, Catalog, Condition, Format};
 use serde_json::{Value, json};
@@ -101,43 +101,11 @@ fn upstream(lang: Lang, table: &Value) -> Option<Upstream> {
     })
 }
 
-/// Warn lines of the whole test binary, captured once.
-fn logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let writer = Arc::clone(&buf);
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
-            .with_ansi(false)
-            .with_writer(move || LogWriter(Arc::clone(&writer)))
-            .finish();
-        let _ = tracing::subscriber::set_global_default(subscriber);
-        buf
-    })
-    .clone()
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The captured warn line about request `id`.
 fn warn_line(id: &str) -> String {
-    let buf = logs();
-    let text = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
-    text.lines()
-        .find(|l| l.contains(id) && l.contains("upstream error normalized"))
-        .unwrap_or_else(|| panic!("no warn line for {id} in:\n{text}"))
-        .to_owned()
+    support::logs::line(tracing::Level::WARN, &format!("warn line for {id}"), |l| {
+        l.contains(id) && l.contains("upstream error normalized")
+    })
 }
 
 /// The value of `errata_upstream_errors_normalized_total{route, reason}` (0 when absent).
@@ -313,7 +281,7 @@ fn routes(prefixes: &[&str]) -> String {
 
 /// Every behaviour of the boundary against one language's upstream, under `/{p}`.
 async fn boundary(lang: Lang, p: &str) {
-    logs();
+    support::logs::captured(tracing::Level::WARN);
     let Some(up) = upstream(lang, &table(p)) else {
         return;
     };
@@ -608,7 +576,7 @@ async fn a_node_upstream_raises_catalog_codes() {
 /// migrating to its catalog; a raise is still checked.
 #[tokio::test]
 async fn with_the_check_off_a_foreign_code_passes() {
-    logs();
+    support::logs::captured(tracing::Level::WARN);
     let p = "off";
     let Some(up) = upstream(Lang::Python, &table(p)) else {
         return;
