@@ -8,6 +8,14 @@
 //! until no older chunk can hold a better record. Retention deletes whole chunks and rewrites
 //! the one or two it cuts through; small chunks (a quiet gateway's) are merged. A SQLite file
 //! store keeps big chunks' records in files beside the database (`spill.rs`).
+//!
+//! A flush is one transaction: all its chunks in one multi-row INSERT, then the usage upserts.
+//! PostgreSQL partitions `request_log_chunks` by the UTC day of `max_time_ms` (migration 0005,
+//! `postgres/partitions.rs`): a write that finds no partition for its day has the store make it
+//! (the `partitions` hook of [`super::log_ops`]) and is tried once more; retention drops the
+//! days wholly before its cutoff as tables before the statements here handle the day it cuts
+//! through. Every statement names a chunk by [`ChunkAt`] (time and id), so that it reads one
+//! partition.
 
 use std::cmp::Ordering;
 
@@ -198,6 +206,25 @@ pub(crate) fn usage_rows(counts: &[(UsageKey, u64)]) -> Vec<(Step, i64, &UsageKe
     rows
 }
 
+/// Where a chunk is: its id and its newest record's time. Chunks are never changed in place
+/// (a rewrite is a new chunk), so the pair names one chunk for good; PostgreSQL partitions by
+/// the time, and a read or delete of one chunk that names both looks in one partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ChunkAt {
+    pub(crate) id: i64,
+    pub(crate) max_time_ms: i64,
+}
+
+/// The partition hook of a store that keeps chunks in one table (SQLite): no write ever fails
+/// for want of a partition.
+pub(crate) async fn one_table<P: Sync>(
+    _: &P,
+    _: &sqlx::Error,
+    _: &[i64],
+) -> Result<bool, StoreError> {
+    Ok(false)
+}
+
 /// Records per chunk when records (not chunks) are written, or old rows moved into chunks.
 pub(crate) const CHUNK_ROWS: usize = 20_000;
 /// Chunks with fewer records than this are merged by retention.
@@ -210,6 +237,11 @@ pub(crate) const MERGE_CHUNKS: usize = 256;
 pub(crate) const MERGES: usize = 8;
 /// Reads of the chunks a lookup or listing makes when chunks are rewritten under it.
 pub(crate) const READ_ATTEMPTS: u32 = 3;
+/// The most chunks one INSERT writes (7 values each: within either database's limit on the
+/// values one statement binds). A flush writes one chunk per worker, so one INSERT.
+pub(crate) const INSERT_CHUNKS: usize = 1000;
+/// Inserts of moved old rows tried again in a row after the partition they wanted was made.
+pub(crate) const ADOPT_RETRIES: u32 = 8;
 
 /// Newest first: by time, then by request id (both descending).
 fn newest_first(a: (i64, &[u8]), b: (i64, &[u8])) -> Ordering {

@@ -4,22 +4,29 @@
 //! in [`super::log`].
 
 /// The log operations, written once for both databases. `$take_legacy`: the statement that
-/// deletes and returns up to `CHUNK_ROWS` rows of the old `request_log`. `spill`: where big
-/// chunks' records go instead of the row (a SQLite file store's [`Spill`]); none for PostgreSQL.
+/// deletes and returns up to `CHUNK_ROWS` rows of the old `request_log`. `$partitions`: called
+/// as `$partitions(pool, &error, &max_times).await` when inserting chunks (whose newest records
+/// are at `max_times`) failed with `error`: `Ok(true)` when it failed for want of a partition
+/// that the hook has now made, and the write is worth one more try (PostgreSQL's
+/// `partitions::made_for`); without one, [`super::log::one_table`]. `spill`: where big chunks'
+/// records go instead of the row (a SQLite file store's [`Spill`]); none for PostgreSQL.
 ///
 /// Reads take no snapshot: a chunk that retention or a merge rewrote between the listing of
 /// chunks and the reading of its records is noticed (it is gone) and the read starts again.
 macro_rules! log_ops {
     ($db:ty, $pool:ty, $take_legacy:expr) => {
+        crate::db::log_ops::log_ops!($db, $pool, $take_legacy, crate::db::log::one_table);
+    };
+    ($db:ty, $pool:ty, $take_legacy:expr, $partitions:path) => {
         use std::collections::HashSet;
 
         use sqlx::{QueryBuilder, Transaction};
 
         use crate::db::StoreError;
         use crate::db::log::{
-            CHUNK_ROWS, ChunkRead, MERGE_CHUNKS, MERGED_ROWS, MERGES, READ_ATTEMPTS, RecordRow,
-            RequestQuery, Retention, SMALL_CHUNK, TenantUsageRow, UsageQuery, UsageRow, add_matching,
-            could_match, find_newest, listing_done, usage_rows,
+            ADOPT_RETRIES, CHUNK_ROWS, ChunkAt, ChunkRead, INSERT_CHUNKS, MERGE_CHUNKS, MERGED_ROWS,
+            MERGES, READ_ATTEMPTS, RecordRow, RequestQuery, Retention, SMALL_CHUNK, TenantUsageRow,
+            UsageQuery, UsageRow, add_matching, could_match, find_newest, listing_done, usage_rows,
         };
         use crate::db::spill::{SPILL_BYTES, Spill};
         use crate::reqlog::chunk::{decode_all, id_hash, may_hold_hash};
@@ -31,52 +38,65 @@ macro_rules! log_ops {
             i64::try_from(n).unwrap_or(i64::MAX)
         }
 
-        /// Inserts a chunk; a big one's records go to a file first (its name added to
-        /// `written`) when the store spills.
-        async fn insert_chunk(
+        /// Inserts chunks, all in one statement (up to [`INSERT_CHUNKS`] of them); a big
+        /// one's records go to a file first (its name added to `written`) when the store
+        /// spills.
+        async fn insert_chunks(
             tx: &mut Tx,
             spill: Option<&Spill>,
-            c: &Chunk,
+            chunks: &[&Chunk],
             written: &mut Vec<String>,
-        ) -> Result<(), StoreError> {
-            let mut file = None;
-            if let Some(s) = spill.filter(|_| c.data.len() >= SPILL_BYTES) {
-                match s.write(&c.data) {
-                    Ok(name) => {
-                        written.push(name.clone());
-                        file = Some(name);
+        ) -> Result<(), sqlx::Error> {
+            for part in chunks.chunks(INSERT_CHUNKS) {
+                let mut files = Vec::with_capacity(part.len());
+                for c in part {
+                    let mut file = None;
+                    if let Some(s) = spill.filter(|_| c.data.len() >= SPILL_BYTES) {
+                        match s.write(&c.data) {
+                            Ok(name) => {
+                                written.push(name.clone());
+                                file = Some(name);
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "request log chunk kept in the database")
+                            }
+                        }
                     }
-                    Err(e) => tracing::warn!(error = %e, "request log chunk kept in the database"),
+                    files.push(file);
                 }
+                let mut q = QueryBuilder::<$db>::new(
+                    "INSERT INTO request_log_chunks (min_time_ms, max_time_ms, record_count, \
+                     names, ids, data, file) ",
+                );
+                q.push_values(part.iter().zip(&files), |mut b, (c, file)| {
+                    let data: &[u8] = if file.is_some() { &[] } else { &c.data };
+                    b.push_bind(c.min_time_ms)
+                        .push_bind(c.max_time_ms)
+                        .push_bind(count(c.rows))
+                        .push_bind(c.names.as_slice())
+                        .push_bind(c.ids.as_slice())
+                        .push_bind(data)
+                        .push_bind(file.as_deref());
+                });
+                q.build().execute(&mut **tx).await?;
             }
-            let data: &[u8] = if file.is_some() { &[] } else { &c.data };
-            let mut q = QueryBuilder::<$db>::new(
-                "INSERT INTO request_log_chunks (min_time_ms, max_time_ms, record_count, names, \
-                 ids, data, file) ",
-            );
-            q.push_values([c], |mut b, c| {
-                b.push_bind(c.min_time_ms)
-                    .push_bind(c.max_time_ms)
-                    .push_bind(count(c.rows))
-                    .push_bind(c.names.as_slice())
-                    .push_bind(c.ids.as_slice())
-                    .push_bind(data)
-                    .push_bind(file.as_deref());
-            });
-            q.build().execute(&mut **tx).await?;
             Ok(())
+        }
+
+        /// ` WHERE` the chunk at `at`.
+        fn push_at(q: &mut QueryBuilder<'_, $db>, at: ChunkAt) {
+            q.push(" WHERE max_time_ms = ").push_bind(at.max_time_ms);
+            q.push(" AND id = ").push_bind(at.id);
         }
 
         /// A chunk's names and records.
         async fn chunk_data(
             conn: &mut <$db as sqlx::Database>::Connection,
             spill: Option<&Spill>,
-            id: i64,
+            at: ChunkAt,
         ) -> Result<ChunkRead, StoreError> {
-            let mut q = QueryBuilder::<$db>::new(
-                "SELECT names, data, file FROM request_log_chunks WHERE id = ",
-            );
-            q.push_bind(id);
+            let mut q = QueryBuilder::<$db>::new("SELECT names, data, file FROM request_log_chunks");
+            push_at(&mut q, at);
             let row = q
                 .build_query_as::<(Vec<u8>, Vec<u8>, Option<String>)>()
                 .fetch_optional(&mut *conn)
@@ -94,10 +114,8 @@ macro_rules! log_ops {
                 Ok(Some(data)) => Ok(ChunkRead::Records { names, data, spilled: true }),
                 // Removed with its row since the row was read, or lost.
                 Ok(None) => {
-                    let mut q = QueryBuilder::<$db>::new(
-                        "SELECT id FROM request_log_chunks WHERE id = ",
-                    );
-                    q.push_bind(id);
+                    let mut q = QueryBuilder::<$db>::new("SELECT id FROM request_log_chunks");
+                    push_at(&mut q, at);
                     let still = q.build_query_as::<(i64,)>().fetch_optional(&mut *conn).await?;
                     Ok(if still.is_some() { ChunkRead::Lost } else { ChunkRead::Gone })
                 }
@@ -112,9 +130,9 @@ macro_rules! log_ops {
         async fn chunk_records(
             tx: &mut Tx,
             spill: Option<&Spill>,
-            id: i64,
+            at: ChunkAt,
         ) -> Result<Option<Vec<Record>>, StoreError> {
-            match chunk_data(&mut **tx, spill, id).await? {
+            match chunk_data(&mut **tx, spill, at).await? {
                 ChunkRead::Records { names, data, spilled } => match decode_all(&names, &data) {
                     Ok(records) => Ok(Some(records)),
                     Err(_) if spilled => Ok(Some(Vec::new())),
@@ -129,11 +147,11 @@ macro_rules! log_ops {
         /// already (another instance's retention).
         async fn delete_chunk(
             tx: &mut Tx,
-            id: i64,
+            at: ChunkAt,
             doomed: &mut Vec<String>,
         ) -> Result<bool, StoreError> {
-            let mut q = QueryBuilder::<$db>::new("DELETE FROM request_log_chunks WHERE id = ");
-            q.push_bind(id);
+            let mut q = QueryBuilder::<$db>::new("DELETE FROM request_log_chunks");
+            push_at(&mut q, at);
             q.push(" RETURNING file");
             let Some((file,)) = q
                 .build_query_as::<(Option<String>,)>()
@@ -167,16 +185,16 @@ macro_rules! log_ops {
         async fn replace_chunk(
             tx: &mut Tx,
             spill: Option<&Spill>,
-            id: i64,
+            at: ChunkAt,
             records: &[Record],
             files: &mut Files,
         ) -> Result<bool, StoreError> {
-            if !delete_chunk(tx, id, &mut files.doomed).await? {
+            if !delete_chunk(tx, at, &mut files.doomed).await? {
                 return Ok(false);
             }
             if !records.is_empty() {
-                insert_chunk(tx, spill, &Chunk::from_records(records), &mut files.written)
-                    .await?;
+                let chunk = Chunk::from_records(records);
+                insert_chunks(tx, spill, &[&chunk], &mut files.written).await?;
             }
             Ok(true)
         }
@@ -195,14 +213,43 @@ macro_rules! log_ops {
             }
         }
 
+        /// Writes a flush: its chunks in one INSERT and its usage, in one transaction. One
+        /// that failed for want of a partition is tried once more once it is made.
         pub(crate) async fn write_chunks(
             pool: &$pool,
             spill: Option<&Spill>,
             chunks: &[Chunk],
             counts: &[(UsageKey, u64)],
         ) -> Result<(), StoreError> {
+            let chunks: Vec<&Chunk> = chunks.iter().filter(|c| c.rows > 0).collect();
+            let Err(e) = write_once(pool, spill, &chunks, counts).await else {
+                return Ok(());
+            };
+            let times: Vec<i64> = chunks.iter().map(|c| c.max_time_ms).collect();
+            match $partitions(pool, &e, &times).await {
+                Ok(true) => Ok(write_once(pool, spill, &chunks, counts).await?),
+                Ok(false) => Err(e.into()),
+                Err(p) => Err(StoreError(format!("{e}; making its partition: {}", p.0))),
+            }
+        }
+
+        async fn write_once(
+            pool: &$pool,
+            spill: Option<&Spill>,
+            chunks: &[&Chunk],
+            counts: &[(UsageKey, u64)],
+        ) -> Result<(), sqlx::Error> {
             let mut files = Files::default();
-            let res = write_in(pool, spill, chunks, counts, &mut files).await;
+            let mut tx = pool.begin().await?;
+            let res = match write_in(&mut tx, spill, chunks, counts, &mut files.written).await {
+                Ok(()) => tx.commit().await,
+                Err(e) => {
+                    // At once, not when the connection is next used: a partition made next
+                    // waits for the locks the transaction holds.
+                    let _ = tx.rollback().await;
+                    Err(e)
+                }
+            };
             if res.is_err() {
                 files.settle(spill, false);
             }
@@ -210,15 +257,14 @@ macro_rules! log_ops {
         }
 
         async fn write_in(
-            pool: &$pool,
+            tx: &mut Tx,
             spill: Option<&Spill>,
-            chunks: &[Chunk],
+            chunks: &[&Chunk],
             counts: &[(UsageKey, u64)],
-            files: &mut Files,
-        ) -> Result<(), StoreError> {
-            let mut tx = pool.begin().await?;
-            for c in chunks.iter().filter(|c| c.rows > 0) {
-                insert_chunk(&mut tx, spill, c, &mut files.written).await?;
+            written: &mut Vec<String>,
+        ) -> Result<(), sqlx::Error> {
+            if !chunks.is_empty() {
+                insert_chunks(tx, spill, chunks, written).await?;
             }
             let rows = usage_rows(counts);
             // A statement binds at most a few thousand values in either database.
@@ -241,9 +287,8 @@ macro_rules! log_ops {
                     " ON CONFLICT (step, bucket, key_id, route, status, code) \
                      DO UPDATE SET count = usage_counts.count + excluded.count",
                 );
-                q.build().execute(&mut *tx).await?;
+                q.build().execute(&mut **tx).await?;
             }
-            tx.commit().await?;
             Ok(())
         }
 
@@ -282,7 +327,8 @@ macro_rules! log_ops {
                     if !may_hold_hash(&ids, h) {
                         continue;
                     }
-                    match chunk_data(&mut conn, spill, chunk).await? {
+                    let at = ChunkAt { id: chunk, max_time_ms };
+                    match chunk_data(&mut conn, spill, at).await? {
                         ChunkRead::Records { names, data, spilled } => {
                             let found = find_newest(id, &names, &data, &mut best);
                             if found.is_err() && !spilled {
@@ -333,7 +379,8 @@ macro_rules! log_ops {
                     if !could_match(f, &names)? {
                         continue;
                     }
-                    match chunk_data(&mut conn, spill, chunk).await? {
+                    let at = ChunkAt { id: chunk, max_time_ms };
+                    match chunk_data(&mut conn, spill, at).await? {
                         ChunkRead::Records { names, data, spilled } => {
                             let added = add_matching(f, &names, &data, &mut found);
                             if added.is_err() && !spilled {
@@ -459,17 +506,18 @@ macro_rules! log_ops {
             }
             // Chunks partly too old are written again without the old records.
             let mut q = QueryBuilder::<$db>::new(
-                "SELECT id FROM request_log_chunks WHERE min_time_ms < ",
+                "SELECT id, max_time_ms FROM request_log_chunks WHERE min_time_ms < ",
             );
             q.push_bind(r.before_ms);
-            let cut = q.build_query_as::<(i64,)>().fetch_all(&mut **tx).await?;
-            for (chunk,) in cut {
-                let Some(mut records) = chunk_records(tx, spill, chunk).await? else {
+            let cut = q.build_query_as::<(i64, i64)>().fetch_all(&mut **tx).await?;
+            for (id, max_time_ms) in cut {
+                let at = ChunkAt { id, max_time_ms };
+                let Some(mut records) = chunk_records(tx, spill, at).await? else {
                     continue;
                 };
                 let had = records.len();
                 records.retain(|rec| rec.time_ms >= r.before_ms);
-                if replace_chunk(tx, spill, chunk, &records, files).await? {
+                if replace_chunk(tx, spill, at, &records, files).await? {
                     gone += count(had - records.len());
                 }
             }
@@ -481,12 +529,14 @@ macro_rules! log_ops {
             .await?;
             let mut excess = total.saturating_sub(i64::try_from(r.max_rows).unwrap_or(i64::MAX));
             if excess > 0 {
-                let oldest: Vec<(i64, i64)> = sqlx::query_as(
-                    "SELECT id, record_count FROM request_log_chunks ORDER BY max_time_ms, id",
+                let oldest: Vec<(i64, i64, i64)> = sqlx::query_as(
+                    "SELECT id, max_time_ms, record_count FROM request_log_chunks \
+                     ORDER BY max_time_ms, id",
                 )
                 .fetch_all(&mut **tx)
                 .await?;
-                for (chunk, n) in oldest {
+                for (id, max_time_ms, n) in oldest {
+                    let chunk = ChunkAt { id, max_time_ms };
                     if excess <= 0 {
                         break;
                     }
@@ -526,15 +576,17 @@ macro_rules! log_ops {
         /// that a lookup reads few filters.
         async fn merge_small(pool: &$pool, spill: Option<&Spill>) -> Result<(), StoreError> {
             let mut q = QueryBuilder::<$db>::new(
-                "SELECT id, record_count FROM request_log_chunks WHERE record_count < ",
+                "SELECT id, max_time_ms, record_count FROM request_log_chunks \
+                 WHERE record_count < ",
             );
             q.push_bind(SMALL_CHUNK);
             q.push(" ORDER BY max_time_ms, id LIMIT ");
             q.push_bind(count(MERGES * MERGE_CHUNKS));
-            let small = q.build_query_as::<(i64, i64)>().fetch_all(pool).await?;
-            let mut groups: Vec<Vec<i64>> = Vec::new();
+            let small = q.build_query_as::<(i64, i64, i64)>().fetch_all(pool).await?;
+            let mut groups: Vec<Vec<ChunkAt>> = Vec::new();
             let mut rows = 0;
-            for (chunk, n) in small {
+            for (id, max_time_ms, n) in small {
+                let chunk = ChunkAt { id, max_time_ms };
                 match groups.last_mut() {
                     Some(g) if g.len() < MERGE_CHUNKS && rows + n <= MERGED_ROWS => {
                         g.push(chunk);
@@ -569,7 +621,7 @@ macro_rules! log_ops {
         async fn merge_in(
             tx: &mut Tx,
             spill: Option<&Spill>,
-            group: &[i64],
+            group: &[ChunkAt],
             files: &mut Files,
         ) -> Result<bool, StoreError> {
             let mut records = Vec::new();
@@ -584,8 +636,8 @@ macro_rules! log_ops {
             }
             if !records.is_empty() {
                 records.sort_by_key(|rec: &Record| rec.time_ms);
-                insert_chunk(tx, spill, &Chunk::from_records(&records), &mut files.written)
-                    .await?;
+                let chunk = Chunk::from_records(&records);
+                insert_chunks(tx, spill, &[&chunk], &mut files.written).await?;
             }
             Ok(true)
         }
@@ -602,7 +654,7 @@ macro_rules! log_ops {
             if any.is_none() {
                 return Ok(0);
             }
-            let mut moved = 0;
+            let (mut moved, mut retries) = (0, 0);
             loop {
                 let mut files = Files::default();
                 let mut tx = pool.begin().await?;
@@ -615,11 +667,22 @@ macro_rules! log_ops {
                 let mut records: Vec<Record> = rows.into_iter().map(Record::from).collect();
                 records.sort_by_key(|rec| rec.time_ms);
                 let chunk = Chunk::from_records(&records);
-                if let Err(e) = insert_chunk(&mut tx, spill, &chunk, &mut files.written).await {
+                if let Err(e) = insert_chunks(&mut tx, spill, &[&chunk], &mut files.written).await
+                {
                     files.settle(spill, false);
-                    return Err(e);
+                    // The rows go back to the old table; its locks must go before a partition
+                    // is made.
+                    let _ = tx.rollback().await;
+                    retries += 1;
+                    if retries <= ADOPT_RETRIES
+                        && $partitions(pool, &e, &[chunk.max_time_ms]).await?
+                    {
+                        continue;
+                    }
+                    return Err(e.into());
                 }
                 commit(tx, spill, files).await?;
+                retries = 0;
                 moved += records.len() as u64;
             }
         }

@@ -1,5 +1,8 @@
 //! The PostgreSQL key store, for several gateway instances: the same schema and behaviour as
-//! SQLite, plus `LISTEN/NOTIFY` so a change made anywhere reaches every instance at once.
+//! SQLite, plus `LISTEN/NOTIFY` so a change made anywhere reaches every instance at once, and
+//! the request log's chunks partitioned by day ([`partitions`]).
+
+mod partitions;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -40,6 +43,10 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError(format!("migrations: {e}")))?;
+        // A write that finds no partition makes it: one missing here only costs that.
+        if let Err(e) = partitions::ahead(&pool).await {
+            tracing::warn!(error = %e, "could not make today's request log partitions");
+        }
         let moved = ops::adopt_old_rows(&pool, None).await?;
         if moved > 0 {
             tracing::info!(records = moved, "request log rows moved into chunks");
@@ -70,7 +77,8 @@ mod ops {
         sqlx::PgPool,
         // SKIP LOCKED: instances opening at once each move rows of their own.
         "DELETE FROM request_log WHERE ctid IN (SELECT ctid FROM request_log LIMIT 20000 \
-         FOR UPDATE SKIP LOCKED) RETURNING *"
+         FOR UPDATE SKIP LOCKED) RETURNING *",
+        super::partitions::made_for
     );
 }
 
@@ -205,8 +213,14 @@ impl KeyStore for PgStore {
         ops::usage_by_tenant(&self.pool, q).await
     }
 
+    /// Makes the coming days' partitions (once a minute, as days pass), drops the days
+    /// retention empties whole, then trims the rest as SQLite does.
     async fn prune_log(&self, r: &super::Retention) -> Result<u64, StoreError> {
-        ops::prune(&self.pool, None, r).await
+        if let Err(e) = partitions::ahead(&self.pool).await {
+            tracing::warn!(error = %e, "could not make the coming request log partitions");
+        }
+        let dropped = partitions::drop_old(&self.pool, r).await?;
+        Ok(dropped + ops::prune(&self.pool, None, r).await?)
     }
 
     async fn change_marker(&self) -> Result<i64, StoreError> {
