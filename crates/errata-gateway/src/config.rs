@@ -575,20 +575,30 @@ impl Config {
             None => "memory://".to_owned(),
             Some(s) => {
                 let v = s.get_ref();
-                if !(v.starts_with("memory:")
-                    || v.starts_with("redis://")
-                    || v.starts_with("rediss://"))
-                {
+                let at_value = at(s.span().start);
+                let redis = errata_store::counters::is_redis(v);
+                if !(v.starts_with("memory:") || redis) {
                     err(
-                        at(s.span().start),
-                        format!("counters `{v}` is not memory:// or a redis:// URL"),
-                        "use \"memory://\" for one instance, \"redis://HOST:6379\" for several",
+                        at_value,
+                        format!("counters `{v}` is not memory:// or a Redis URL"),
+                        "use \"memory://\" for one instance, \"redis://HOST:6379\" for several, \
+                         or \"redis+cluster://HOST:6379,HOST:6379\" for a Redis Cluster",
                     );
-                }
-                crate::tls::settings::redis_url(v, base).unwrap_or_else(|(msg, fix)| {
-                    err(at(s.span().start), format!("counters: {msg}"), fix);
                     v.clone()
-                })
+                } else if let Some(Err(msg)) = redis.then(|| errata_store::counters::check_url(v)) {
+                    err(
+                        at_value,
+                        format!("counters: {msg}"),
+                        "write redis://HOST:PORT, or redis+cluster://HOST:PORT,HOST:PORT for a \
+                         Redis Cluster (rediss:// and rediss+cluster:// over TLS)",
+                    );
+                    v.clone()
+                } else {
+                    crate::tls::settings::redis_url(v, base).unwrap_or_else(|(msg, fix)| {
+                        err(at_value, format!("counters: {msg}"), fix);
+                        v.clone()
+                    })
+                }
             }
         };
 

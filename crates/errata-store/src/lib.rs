@@ -5,7 +5,8 @@
 //!
 //! - [`db`]: the [`KeyStore`](db::KeyStore) on SQLite or PostgreSQL (keys, their migrations,
 //!   the change watcher, and the request log's and usage's tables and queries).
-//! - [`counters`]: rate (GCRA), quota and concurrency decided in one call, in memory or Redis.
+//! - [`counters`]: rate (GCRA), quota and concurrency decided in one call, in memory or Redis
+//!   (one node or a Redis Cluster, through one connection type in `redis_conn`).
 //! - [`idempotency`]: the recorded answers of idempotent requests, in memory or Redis.
 //! - [`reqlog`]: the request log and usage as they are recorded and batched; [`flush`]: the
 //!   task that writes them into the key store and applies retention.
@@ -26,6 +27,7 @@ pub mod idempotency;
 pub mod key_cache;
 pub mod keys;
 pub mod plans;
+mod redis_conn;
 pub mod reqlog;
 
 /// Where a configuration problem is reported: its position (line, column), the message and the

@@ -317,6 +317,44 @@ fn tls_settings_name_the_file_and_the_fix() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A Redis Cluster URL is read at its line: seeds, no database, `ca` only over TLS.
+#[test]
+fn redis_cluster_urls_are_checked_at_their_line() {
+    let dir = std::env::temp_dir();
+    let good = Config::from_toml(
+        "counters = \"redis+cluster://:pw@r1:7000,r2:7001,r3:7002?lease_ttl=120\"\n",
+        &dir,
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render("errata.toml")));
+    assert_eq!(
+        good.gateway.counters_url,
+        "redis+cluster://:pw@r1:7000,r2:7001,r3:7002?lease_ttl=120"
+    );
+    for (counters, expected) in [
+        (
+            "redis+cluster://r1:7000,r2:7001/3",
+            "errata.toml:1:12: error: counters: a Redis Cluster has only database 0; drop `/3` from the URL",
+        ),
+        (
+            "redis+cluster://r1:7000,,r2:7001",
+            "errata.toml:1:12: error: counters: `redis+cluster://r1:7000,,r2:7001` lists an empty node: write HOST:PORT,HOST:PORT",
+        ),
+        (
+            "redis+cluster://r1:7000?ca=ca.pem",
+            "errata.toml:1:12: error: counters: `ca` is only for TLS connections: use a rediss+cluster:// URL",
+        ),
+        (
+            "valkey://r1:7000",
+            "errata.toml:1:12: error: counters `valkey://r1:7000` is not memory:// or a Redis URL",
+        ),
+    ] {
+        let out = Config::from_toml(&format!("counters = \"{counters}\"\n"), &dir)
+            .unwrap_err()
+            .render("errata.toml");
+        assert!(out.contains(expected), "missing:\n{expected}\nin:\n{out}");
+    }
+}
+
 /// `doc_url` links are absolute: under `public_url` when set (a trailing `/` dropped), else
 /// under the listen address, loopback standing for a wildcard one and `https` with TLS.
 #[test]

@@ -2,10 +2,14 @@
 //! instances, a revocation on one is seen by the other within the bound, and losing Redis gives
 //! the configured failure policy without a hang, then recovery. The limits and revocation run
 //! twice: in plain text, and over TLS to both PostgreSQL (`verify-full`) and Redis (`rediss://`
-//! with a private CA).
+//! with a private CA). On a Redis Cluster (three masters, a replica each, started by the test):
+//! the same limits and idempotency, each API key's state on one master and the keys spread
+//! over all, a seed that is down passed over, and a master killed mid-run as a bounded blip.
 
 #[path = "support/certs.rs"]
 mod certs;
+#[path = "support/cluster.rs"]
+mod cluster;
 #[path = "support/services.rs"]
 mod services;
 
@@ -401,7 +405,6 @@ async fn orders_upstream(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotency_key_runs_once_across_instances() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let Some(db) = services::postgres().await else {
         return;
     };
@@ -409,14 +412,22 @@ async fn an_idempotency_key_runs_once_across_instances() {
         return;
     };
     let dir = temp_dir("idempotency");
+    idempotency_across(&dir, &db.url, &redis.url).await;
+    drop((redis, db));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two instances on one store and one Redis (or cluster): an idempotency key runs once.
+async fn idempotency_across(dir: &Path, store: &str, counters: &str) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let runs = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(Semaphore::new(0));
     let up = orders_upstream(Arc::clone(&runs), Arc::clone(&gate)).await;
     let cfg = write_config(
-        &dir,
+        dir,
         &up,
-        &db.url,
-        &redis.url,
+        store,
+        counters,
         "[[routes]]\npath = \"/v1\"\nidempotency = true\n",
     );
     let (a, b) = (start(&cfg), start(&cfg));
@@ -482,6 +493,251 @@ async fn an_idempotency_key_runs_once_across_instances() {
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
     assert_eq!(replay.json::<Value>().await.unwrap(), held);
     assert_eq!(runs.load(Ordering::SeqCst), 3);
-    drop((a, b, redis, db));
+    drop((a, b));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_and_revocation_hold_across_instances_on_a_redis_cluster() {
+    let Some(db) = services::postgres().await else {
+        return;
+    };
+    let Some(cluster) = cluster::Cluster::start() else {
+        return;
+    };
+    let dir = temp_dir("multi-cluster");
+    across_instances(&dir, &db.url, &cluster.url()).await;
+    drop((cluster, db));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_runs_once_across_instances_on_a_redis_cluster() {
+    let Some(db) = services::postgres().await else {
+        return;
+    };
+    let Some(cluster) = cluster::Cluster::start() else {
+        return;
+    };
+    let dir = temp_dir("idempotency-cluster");
+    idempotency_across(&dir, &db.url, &cluster.url()).await;
+    drop((cluster, db));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A port nothing listens on.
+fn dead_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Each API key's counters and idempotency records share its hash tag, so they sit together on
+/// the master of one slot, and different keys land on different masters. A seed listed first
+/// that is down is passed over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_spread_over_the_cluster_masters() {
+    use std::collections::BTreeSet;
+    let Some(db) = services::postgres().await else {
+        return;
+    };
+    let Some(cluster) = cluster::Cluster::start() else {
+        return;
+    };
+    let dir = temp_dir("cluster-spread");
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let up = orders_upstream(runs, Arc::new(Semaphore::new(0))).await;
+    let counters = cluster.url().replacen(
+        "redis+cluster://",
+        &format!("redis+cluster://127.0.0.1:{},", dead_port()),
+        1,
+    );
+    let cfg = write_config(
+        &dir,
+        &up,
+        &db.url,
+        &counters,
+        "[[routes]]\npath = \"/v1\"\nidempotency = true\n\n[plans.default]\nrate = 100\nper_seconds = 60\n",
+    );
+    let gw = start(&cfg);
+    let http = reqwest::Client::new();
+    let masters = cluster.masters();
+    let mut used = BTreeSet::new();
+    for i in 0..12 {
+        let (key, id) = create_key(
+            &http,
+            &gw.admin,
+            json!({"tenant": "acme", "name": format!("spread-{i}")}),
+        )
+        .await;
+        let res = http
+            .post(format!("{}/v1/orders", gw.base))
+            .bearer_auth(&key)
+            .header("idempotency-key", "spread")
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        assert_eq!(res.headers()["x-ratelimit-remaining"], "99");
+        let rate = format!("errata:{{k:{id}}}:rate");
+        let record = format!("errata:{{k:{id}}}:idem:spread");
+        let home = cluster.master_of(&rate);
+        for &m in &masters {
+            assert_eq!(cluster.holds(m, &rate), m == home, "{rate} on {m}");
+            assert_eq!(cluster.holds(m, &record), m == home, "{record} on {m}");
+        }
+        used.insert(home);
+    }
+    assert!(used.len() >= 2, "12 keys all on one master: {used:?}");
+    drop(gw);
+    drop((cluster, db));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// No seed answers: the gateway does not start, and says which cluster it could not reach.
+#[test]
+fn an_unreachable_cluster_stops_the_start_with_a_clear_error() {
+    let dir = temp_dir("cluster-unreachable");
+    let (p1, p2) = (dead_port(), dead_port());
+    let store = format!("sqlite://{}", dir.join("keys.db").display());
+    let cfg = write_config(
+        &dir,
+        "http://127.0.0.1:9",
+        &store,
+        &format!("redis+cluster://127.0.0.1:{p1},127.0.0.1:{p2}"),
+        "",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_errata"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot connect to Redis Cluster (seeds 127.0.0.1:{p1},127.0.0.1:{p2})"
+        )),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A master killed mid-run (its replica promoted): for the failover window the failure policy
+/// applies (closed: 503; open: admitted uncounted), no request waits past `counters_ms`, then
+/// both instances count again by themselves, and the limit still holds across them: what was
+/// counted before the kill (replicated) and after the failover adds up to the limit exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_master_is_a_bounded_blip() {
+    let Some(db) = services::postgres().await else {
+        return;
+    };
+    let Some(mut cluster) = cluster::Cluster::start() else {
+        return;
+    };
+    let dir = temp_dir("cluster-failover");
+    let up = upstream(Arc::new(Semaphore::new(0)), Held::default()).await;
+    let plan = "[timeouts]\ncounters_ms = 500\n\n[plans.default]\nrate = 20\nper_seconds = 3600\nburst = 0\n";
+    let instance = |policy: &str| {
+        let d = dir.join(policy);
+        std::fs::create_dir_all(&d).unwrap();
+        start(&write_config(
+            &d,
+            &up,
+            &db.url,
+            &cluster.url(),
+            &format!("[failure]\ncounters = \"{policy}\"\n\n{plan}"),
+        ))
+    };
+    let (closed, open) = (instance("closed"), instance("open"));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let (key, id) = create_key(
+        &http,
+        &closed.admin,
+        json!({"tenant": "acme", "name": "failover"}),
+    )
+    .await;
+    let get = |base: &str| http.get(format!("{base}/ok")).bearer_auth(&key).send();
+    for i in 0..10 {
+        let base = if i % 2 == 0 { &closed.base } else { &open.base };
+        let res = get(base).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["x-ratelimit-remaining"], (19 - i).to_string());
+    }
+    let master = cluster.master_of(&format!("errata:{{k:{id}}}:rate"));
+    assert!(
+        cluster::wait(Duration::from_secs(5), || cluster.replica_in_sync(master)),
+        "the replica has the ten counted requests"
+    );
+
+    cluster.kill(master);
+    let killed = Instant::now();
+    let (mut refused, mut admitted_uncounted, mut counted) = (0, 0, 0);
+    let (mut closed_back, mut open_back) = (false, false);
+    while !(closed_back && open_back) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "both instances count again within 30 s of the kill"
+        );
+        for (base, back) in [
+            (&closed.base, &mut closed_back),
+            (&open.base, &mut open_back),
+        ] {
+            if *back {
+                continue;
+            }
+            let res = get(base)
+                .await
+                .expect("an answer within the client's 3 s: no request hangs");
+            let status = res.status().as_u16();
+            let limited = res.headers().contains_key("x-ratelimit-remaining");
+            match (base == &closed.base, status, limited) {
+                (_, 200, true) => {
+                    counted += 1;
+                    *back = true;
+                }
+                (true, 503, false) => {
+                    refused += 1;
+                    assert_eq!(res.headers()["retry-after"], "1");
+                    let body: Value = res.json().await.unwrap();
+                    assert_eq!(body["error"]["code"], "service_unavailable");
+                }
+                (false, 200, false) => admitted_uncounted += 1,
+                other => panic!("unexpected answer during the failover: {other:?}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "failover: {refused} refused (closed), {admitted_uncounted} admitted uncounted (open), \
+         counting again after {:?}",
+        killed.elapsed()
+    );
+    assert!(
+        refused > 0,
+        "the closed instance refused while the slot had no master"
+    );
+    assert!(
+        admitted_uncounted > 0,
+        "the open instance admitted while the slot had no master"
+    );
+    let promoted = cluster.master_of(&format!("errata:{{k:{id}}}:rate"));
+    assert_ne!(promoted, master, "the replica serves the slot now");
+
+    let statuses = burst(&http, &[&closed.base, &open.base], "/ok", &key, 20).await;
+    assert_eq!(
+        count(&statuses, 200),
+        20 - 10 - counted,
+        "the limit holds across the failover: {statuses:?}"
+    );
+    assert_eq!(count(&statuses, 429), 10 + counted, "{statuses:?}");
+    drop((closed, open));
+    drop((cluster, db));
     std::fs::remove_dir_all(&dir).unwrap();
 }

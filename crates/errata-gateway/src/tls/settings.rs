@@ -59,11 +59,11 @@ pub fn postgres_url(url: &str, base: &Path) -> Result<String, UrlProblem> {
 
 /// Checks a Redis URL's `ca` (a private CA for `rediss://`); returns the URL with it absolute.
 pub fn redis_url(url: &str, base: &Path) -> Result<String, UrlProblem> {
-    let tls = url.starts_with("rediss://");
+    let tls = url.starts_with("rediss://") || url.starts_with("rediss+cluster://");
     rewrite_query(url, |name, value| match name {
         "ca" if !tls => Err((
             "`ca` is only for TLS connections".to_owned(),
-            "use a rediss:// URL to connect over TLS, or drop `ca`",
+            "use a rediss:// (or rediss+cluster://) URL to connect over TLS, or drop `ca`",
         )),
         "ca" => {
             let path = base.join(value);

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 pub use clock::{Clock, ManualClock, SystemClock, month_bounds, month_seconds};
 pub use memory::MemoryCounters;
-pub use redis::{RedisCounters, RedisOptions};
+pub use redis::{RedisCounters, RedisOptions, check_url};
 
 use crate::plans::Limits;
 
@@ -128,16 +128,24 @@ pub trait Counters: Send + Sync + 'static {
     }
 }
 
-/// Opens the counters a URL names: `memory:` for this process, `redis://` (or `rediss://`) for
-/// a Redis shared by several instances, connecting to it now.
+/// Opens the counters a URL names: `memory:` for this process; for several instances,
+/// `redis://` (or `rediss://`) for one Redis and `redis+cluster://` (or `rediss+cluster://`)
+/// for a Redis Cluster, connecting to it now.
 pub async fn open(url: &str) -> Result<Arc<dyn Counters>, CountersError> {
     if url.starts_with("memory:") {
         Ok(Arc::new(MemoryCounters::default()))
-    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+    } else if is_redis(url) {
         Ok(Arc::new(RedisCounters::connect(url).await?))
     } else {
         Err(CountersError(format!("unsupported counters URL `{url}`")))
     }
+}
+
+/// Whether a counters URL names Redis: one node or a cluster, plain or over TLS.
+pub fn is_redis(url: &str) -> bool {
+    ["redis://", "rediss://", "redis+cluster://", "rediss+cluster://"]
+        .iter()
+        .any(|s| url.starts_with(s))
 }
 
 /// GCRA arithmetic shared by every backend (the Redis script mirrors it).

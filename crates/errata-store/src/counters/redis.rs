@@ -44,20 +44,28 @@
 //! against the system's roots, or with `?ca=/path/ca.pem` against that private CA only. The
 //! certificate must name the host of the URL.
 //!
+//! **Redis Cluster.** `redis+cluster://HOST:PORT,HOST:PORT,…` (`rediss+cluster://` over TLS)
+//! spreads subjects over the cluster's masters (`crate::redis_conn`). A subject's keys share
+//! its hash tag, so the script above still touches one slot and is one round trip. When a
+//! master fails, the checks of the subjects on its slots fail (the gateway's failure policy
+//! applies) until its replica is promoted and the client has read the new slot map; what the
+//! failed master had not yet replicated is lost, so those subjects may admit up to that many
+//! requests more than their limit (see docs/gateway-config.md, "Several instances").
+//!
 //! [`MemoryCounters`]: super::MemoryCounters
 //! [`Clock`]: super::Clock
 
 use std::sync::LazyLock;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use errata_core::Condition;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{
     Counters, CountersError, Lease, Outcome, Verdict, Window, gcra, month_bounds, month_seconds,
 };
 use crate::plans::Limits;
+pub use crate::redis_conn::RedisOptions;
+use crate::redis_conn::{Conn, Lua, Redis, Target};
 
 /// The decision, atomically. Mirrors `gcra::step` and the order of `MemoryCounters::check`.
 ///
@@ -137,43 +145,13 @@ end
 return {0, tat_s, used, now_s}
 "#;
 
-static CHECK: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(SCRIPT));
+static CHECK: LazyLock<Lua> = LazyLock::new(|| Lua::new(SCRIPT));
 
 /// Slack on the rate key's expiry, so the TAT is never dropped while it still limits anything.
 const RATE_KEY_SLACK_MS: u64 = 1000;
 
 /// A day, past the next month's start, before a month's quota key expires.
 const QUOTA_KEY_SLACK_MS: u64 = 86_400_000;
-
-/// How a [`RedisCounters`] connects and holds leases.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RedisOptions {
-    /// How long a concurrency slot is held without being released; a request running longer
-    /// loses its slot. Slots of an instance that died are reclaimed after this.
-    pub lease_ttl: Duration,
-    /// Bound on establishing a connection.
-    pub connect_timeout: Duration,
-    /// Bound on each command's response.
-    pub response_timeout: Duration,
-}
-
-/// errata's own settings carried in a counters URL's query.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct UrlSettings {
-    options: RedisOptions,
-    /// `ca=`: the PEM file of a private CA for a `rediss://` server.
-    ca: Option<std::path::PathBuf>,
-}
-
-impl Default for RedisOptions {
-    fn default() -> Self {
-        RedisOptions {
-            lease_ttl: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(1),
-            response_timeout: Duration::from_millis(500),
-        }
-    }
-}
 
 /// Counters in a Redis shared by several gateway instances.
 ///
@@ -184,40 +162,28 @@ impl Default for RedisOptions {
 /// start.
 #[derive(Clone)]
 pub struct RedisCounters {
-    conn: ConnectionManager,
-    client: redis::Client,
-    config: ConnectionManagerConfig,
-    /// Tells this instance's per-thread connections from another's.
-    id: u64,
+    redis: Redis,
     lease_ttl_ms: u64,
 }
-
-thread_local! {
-    /// The connections made on this thread's runtime, by [`RedisCounters::id`].
-    static LOCAL: std::cell::RefCell<std::collections::HashMap<u64, LocalConn>> =
-        std::cell::RefCell::default();
-}
-
-type LocalConn = std::sync::Arc<tokio::sync::OnceCell<ConnectionManager>>;
-
-static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl std::fmt::Debug for RedisCounters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisCounters")
+            .field("nodes", &self.redis.nodes)
+            .field("cluster", &self.redis.cluster)
             .field("lease_ttl_ms", &self.lease_ttl_ms)
             .finish_non_exhaustive()
     }
 }
 
 impl RedisCounters {
-    /// Connects to the Redis a `redis://` or `rediss://` URL names. The URL may carry
-    /// `lease_ttl=SECONDS` and (for `rediss://`) `ca=PATH` in its query, taken out before the
-    /// URL is handed to the client; the rest of the options are the defaults.
+    /// Connects to the Redis a `redis://`, `rediss://`, `redis+cluster://` or
+    /// `rediss+cluster://` URL names. The URL may carry `lease_ttl=SECONDS` and (for TLS)
+    /// `ca=PATH` in its query, taken out before the URL is handed to the client; the rest of
+    /// the options are the defaults. Fails if Redis can't be reached now.
     pub async fn connect(url: &str) -> Result<RedisCounters, CountersError> {
-        let (url, settings) = split_options(url)?;
-        let client = client(&url, settings.ca.as_deref())?;
-        RedisCounters::connect_client(client, settings.options).await
+        let target = Target::parse(url).map_err(CountersError)?;
+        RedisCounters::connect_target(target).await
     }
 
     /// Connects with explicit options. Fails if Redis can't be reached now.
@@ -225,121 +191,25 @@ impl RedisCounters {
         url: &str,
         options: RedisOptions,
     ) -> Result<RedisCounters, CountersError> {
-        RedisCounters::connect_client(client(url, None)?, options).await
+        let mut target = Target::parse(url).map_err(CountersError)?;
+        target.options = options;
+        RedisCounters::connect_target(target).await
     }
 
-    async fn connect_client(
-        client: redis::Client,
-        options: RedisOptions,
-    ) -> Result<RedisCounters, CountersError> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.connect_timeout))
-            .set_response_timeout(Some(options.response_timeout))
-            // One attempt per reconnection: a check waiting on a Redis that is down fails
-            // within the connect timeout, and the next check tries again.
-            .set_number_of_retries(0);
-        let conn = ConnectionManager::new_with_config(client.clone(), config.clone())
+    async fn connect_target(target: Target) -> Result<RedisCounters, CountersError> {
+        let redis = Redis::connect(&target)
             .await
-            .map_err(|e| CountersError(format!("cannot connect to Redis: {e}")))?;
+            .map_err(|e| CountersError(e.0))?;
         Ok(RedisCounters {
-            conn,
-            client,
-            config,
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            lease_ttl_ms: (options.lease_ttl.as_millis() as u64).max(1),
+            redis,
+            lease_ttl_ms: (target.options.lease_ttl.as_millis() as u64).max(1),
         })
     }
-
-    /// The connection for the calling task: on a worker's single-threaded runtime, that
-    /// worker's own (made on first use; until it connects, the shared one); elsewhere, the
-    /// shared one.
-    async fn conn(&self) -> ConnectionManager {
-        use tokio::runtime::{Handle, RuntimeFlavor};
-        let on_worker =
-            Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::CurrentThread);
-        if !on_worker {
-            return self.conn.clone();
-        }
-        let cell = LOCAL.with(|l| l.borrow_mut().entry(self.id).or_default().clone());
-        if let Some(c) = cell.get() {
-            return c.clone();
-        }
-        let made = cell
-            .get_or_try_init(|| {
-                ConnectionManager::new_with_config(self.client.clone(), self.config.clone())
-            })
-            .await;
-        match made {
-            Ok(c) => c.clone(),
-            Err(e) => {
-                tracing::debug!(error = %e, "no worker connection to Redis yet; using the shared one");
-                self.conn.clone()
-            }
-        }
-    }
 }
 
-/// A client for the URL; `rediss://` over TLS, trusting `ca` when given.
-fn client(url: &str, ca: Option<&std::path::Path>) -> Result<redis::Client, CountersError> {
-    let invalid = |e: redis::RedisError| CountersError(format!("invalid Redis URL: {e}"));
-    if !url.starts_with("rediss://") {
-        if ca.is_some() {
-            return Err(CountersError(
-                "`ca` is only for TLS connections: use a rediss:// URL".into(),
-            ));
-        }
-        return redis::Client::open(url).map_err(invalid);
-    }
-    crate::install_tls_provider();
-    let root_cert = match ca {
-        None => None,
-        Some(path) => Some(std::fs::read(path).map_err(|e| {
-            CountersError(format!(
-                "{}: cannot read the counters CA bundle: {e}",
-                path.display()
-            ))
-        })?),
-    };
-    redis::Client::build_with_tls(
-        url,
-        redis::TlsCertificates {
-            client_tls: None,
-            root_cert,
-        },
-    )
-    .map_err(invalid)
-}
-
-/// Takes errata's own options out of a counters URL's query.
-fn split_options(url: &str) -> Result<(String, UrlSettings), CountersError> {
-    let mut settings = UrlSettings::default();
-    let Some((base, query)) = url.split_once('?') else {
-        return Ok((url.to_owned(), settings));
-    };
-    let mut rest = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("lease_ttl", v)) => {
-                let secs: u64 =
-                    v.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
-                        CountersError(format!("invalid lease_ttl `{v}` (seconds)"))
-                    })?;
-                settings.options.lease_ttl = Duration::from_secs(secs);
-            }
-            Some(("ca", v)) => {
-                let path = form_urlencoded::parse(format!("p={v}").as_bytes())
-                    .next()
-                    .map_or_else(|| v.to_owned(), |(_, p)| p.into_owned());
-                settings.ca = Some(path.into());
-            }
-            _ => rest.push(pair),
-        }
-    }
-    if rest.is_empty() {
-        Ok((base.to_owned(), settings))
-    } else {
-        Ok((format!("{base}?{}", rest.join("&")), settings))
-    }
+/// Checks a counters URL's Redis form (scheme, nodes, errata's options) without connecting.
+pub fn check_url(url: &str) -> Result<(), String> {
+    Target::parse(url).map(|_| ())
 }
 
 fn key(subject: &str, suffix: &str) -> String {
@@ -368,7 +238,7 @@ impl Counters for RedisCounters {
         let inflight = key(subject, "inflight");
         let lease_id = format!("{:032x}", rand::random::<u128>());
 
-        let mut invocation = CHECK.prepare_invoke();
+        let mut invocation = CHECK.call();
         invocation
             .key(key(subject, "rate"))
             .key(key(subject, &format!("quota:{month}")))
@@ -387,11 +257,9 @@ impl Counters for RedisCounters {
             .arg(now_ms.saturating_add(self.lease_ttl_ms))
             .arg(self.lease_ttl_ms)
             .arg(RATE_KEY_SLACK_MS);
-        let mut conn = self.conn().await;
-        let (code, tat, used, rate_now): (i64, String, u64, String) = invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(redis_error)?;
+        let mut conn = self.redis.conn().await;
+        let (code, tat, used, rate_now): (i64, String, u64, String) =
+            invocation.run(&mut conn).await.map_err(redis_error)?;
 
         // The windows, computed as the memory backend does from the state the script read.
         let mut rate_window = None;
@@ -469,28 +337,20 @@ impl Counters for RedisCounters {
     }
 
     fn idempotency_records(&self) -> Option<std::sync::Arc<dyn crate::idempotency::Records>> {
-        Some(crate::idempotency::RedisRecords::new(self.conn.clone()))
+        Some(crate::idempotency::RedisRecords::new(self.redis.shared()))
     }
 
-    /// `PING` on the calling task's connection, bounded by the connection's own timeouts; a
-    /// failure also makes the connection manager reconnect for the next call.
+    /// `PING` on the calling task's connection (every master's, on a cluster), bounded by the
+    /// connection's own timeouts; a failure also makes the connection reconnect for the next
+    /// call.
     async fn ping(&self) -> Result<(), CountersError> {
-        let mut conn = self.conn().await;
-        let pong: String = redis::cmd("PING")
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_error)?;
-        if pong == "PONG" {
-            Ok(())
-        } else {
-            Err(CountersError(format!("redis: PING answered `{pong}`")))
-        }
+        self.redis.ping().await.map_err(redis_error)
     }
 }
 
 impl RedisCounters {
     /// A lease that removes `id` from the inflight set when dropped.
-    fn lease(&self, conn: ConnectionManager, inflight: String, id: String) -> Lease {
+    fn lease(&self, conn: Conn, inflight: String, id: String) -> Lease {
         Lease::new(move || {
             // Without a runtime there is nothing to send with; the lease's TTL reclaims it.
             let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -514,25 +374,6 @@ impl RedisCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn options_come_out_of_the_url() {
-        let (url, o) = split_options("redis://h:6379/0").unwrap();
-        assert_eq!(url, "redis://h:6379/0");
-        assert_eq!(o, UrlSettings::default());
-        let (url, o) = split_options("redis://h/0?lease_ttl=300&protocol=resp3").unwrap();
-        assert_eq!(url, "redis://h/0?protocol=resp3");
-        assert_eq!(o.options.lease_ttl, Duration::from_secs(300));
-        let (url, o) =
-            split_options("rediss://h:6380/?ca=%2Fetc%2Fca%20x.pem&lease_ttl=9").unwrap();
-        assert_eq!(url, "rediss://h:6380/");
-        assert_eq!(o.ca, Some("/etc/ca x.pem".into()));
-        assert_eq!(o.options.lease_ttl, Duration::from_secs(9));
-        let (url, _) = split_options("redis://h/0?lease_ttl=5").unwrap();
-        assert_eq!(url, "redis://h/0");
-        assert!(split_options("redis://h/0?lease_ttl=0").is_err());
-        assert!(split_options("redis://h/0?lease_ttl=x").is_err());
-    }
 
     #[test]
     fn keys_share_a_hash_tag() {

@@ -13,10 +13,10 @@
 use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
 
 use super::record::Record;
 use super::records::{Fingerprint, Found, NewClaim, Records, RecordsError};
+use crate::redis_conn::{Conn, Lua};
 
 /// KEYS: the entry. ARGV: now, token, fingerprint, claim expiry (ms), claim TTL (ms).
 /// Returns {0, '', ''} when claimed, {1, fp, ''} in flight, {2, fp, rec} finished.
@@ -52,14 +52,15 @@ end
 return 0
 "#;
 
-static CLAIM_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(CLAIM));
-static COMPLETE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(COMPLETE));
-static RELEASE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(RELEASE));
+static CLAIM_SCRIPT: LazyLock<Lua> = LazyLock::new(|| Lua::new(CLAIM));
+static COMPLETE_SCRIPT: LazyLock<Lua> = LazyLock::new(|| Lua::new(COMPLETE));
+static RELEASE_SCRIPT: LazyLock<Lua> = LazyLock::new(|| Lua::new(RELEASE));
 
-/// Records in a Redis, over the counters' connection (its timeouts bound every call).
+/// Records in a Redis (one node or a cluster), over the counters' connection (its timeouts
+/// bound every call). Each script names one key, under the idempotency scope's hash tag.
 #[derive(Clone)]
 pub struct RedisRecords {
-    conn: ConnectionManager,
+    conn: Conn,
 }
 
 impl std::fmt::Debug for RedisRecords {
@@ -69,7 +70,7 @@ impl std::fmt::Debug for RedisRecords {
 }
 
 impl RedisRecords {
-    pub fn new(conn: ConnectionManager) -> Arc<RedisRecords> {
+    pub(crate) fn new(conn: Conn) -> Arc<RedisRecords> {
         Arc::new(RedisRecords { conn })
     }
 }
@@ -95,7 +96,7 @@ fn fingerprint(bytes: &[u8]) -> Result<Fingerprint, RecordsError> {
 #[async_trait]
 impl Records for RedisRecords {
     async fn claim(&self, key: &str, claim: &NewClaim, now_ms: u64) -> Result<Found, RecordsError> {
-        let mut invocation = CLAIM_SCRIPT.prepare_invoke();
+        let mut invocation = CLAIM_SCRIPT.call();
         invocation
             .key(redis_key(key))
             .arg(now_ms)
@@ -104,10 +105,8 @@ impl Records for RedisRecords {
             .arg(claim.expires_ms)
             .arg(claim.ttl_ms.max(1));
         let mut conn = self.conn.clone();
-        let (state, fp, rec): (i64, Vec<u8>, Vec<u8>) = invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(redis_error)?;
+        let (state, fp, rec): (i64, Vec<u8>, Vec<u8>) =
+            invocation.run(&mut conn).await.map_err(redis_error)?;
         match state {
             0 => Ok(Found::Claimed),
             1 => Ok(Found::InFlight {
@@ -134,7 +133,7 @@ impl Records for RedisRecords {
         expires_ms: u64,
         ttl_ms: u64,
     ) -> Result<bool, RecordsError> {
-        let mut invocation = COMPLETE_SCRIPT.prepare_invoke();
+        let mut invocation = COMPLETE_SCRIPT.call();
         invocation
             .key(redis_key(key))
             .arg(token)
@@ -142,10 +141,7 @@ impl Records for RedisRecords {
             .arg(expires_ms)
             .arg(ttl_ms.max(1));
         let mut conn = self.conn.clone();
-        let stored: i64 = invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(redis_error)?;
+        let stored: i64 = invocation.run(&mut conn).await.map_err(redis_error)?;
         Ok(stored == 1)
     }
 
@@ -157,9 +153,9 @@ impl Records for RedisRecords {
         let (key, token) = (redis_key(key), token.to_owned());
         let mut conn = self.conn.clone();
         runtime.spawn(async move {
-            let mut invocation = RELEASE_SCRIPT.prepare_invoke();
+            let mut invocation = RELEASE_SCRIPT.call();
             invocation.key(&key).arg(&token);
-            let res: redis::RedisResult<i64> = invocation.invoke_async(&mut conn).await;
+            let res: redis::RedisResult<i64> = invocation.run(&mut conn).await;
             if let Err(e) = res {
                 tracing::warn!(error = %e, "releasing an idempotency key failed; its in-flight TTL will free it");
             }
