@@ -152,6 +152,52 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def cluster_ports(n: int) -> list[int]:
+    """Free ports whose cluster bus ports (+10000) are free too."""
+    ports: list[int] = []
+    while len(ports) < n:
+        p = free_port()
+        if p > 55000 or p in ports:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p + 10000))
+            except OSError:
+                continue
+        ports.append(p)
+    return ports
+
+
+def start_redis_cluster(procs: Procs, redis_bin: str, tmp: Path, cpus: str | None) -> str:
+    """Six redis-servers joined as three masters with a replica each; returns the seeds."""
+    ports = cluster_ports(6)
+    for p in ports:
+        d = tmp / f"cluster-{p}"
+        d.mkdir(exist_ok=True)
+        procs.start(f"redis cluster {p}",
+                    [redis_bin, "--port", str(p), "--bind", "127.0.0.1",
+                     "--cluster-enabled", "yes", "--save", "", "--appendonly", "no",
+                     "--dir", str(d)],
+                    cpus=cpus, stderr_path=tmp / "redis-cluster.log")
+        wait_for_port(p, procs, f"redis-server {p}")
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        raise BenchError("redis-cli is missing (apt-get install redis-tools)")
+    addrs = [f"127.0.0.1:{p}" for p in ports]
+    r = subprocess.run([cli, "--cluster", "create", *addrs, "--cluster-replicas", "1",
+                        "--cluster-yes"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise BenchError(f"redis-cli --cluster create failed:\n{r.stdout}{r.stderr}")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        states = [subprocess.run([cli, "-p", str(p), "cluster", "info"], capture_output=True,
+                                 text=True).stdout for p in ports]
+        if all("cluster_state:ok" in s for s in states):
+            return ",".join(addrs)
+        time.sleep(0.2)
+    raise BenchError("the Redis Cluster did not reach cluster_state:ok within 30 s")
+
+
 def wait_for_port(port: int, procs: Procs, what: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -1403,6 +1449,9 @@ def main() -> int:
                          "flow end to end without a release build")
     ap.add_argument("--no-redis", dest="redis", action="store_false",
                     help="skip errata with Redis counters (needs redis-server otherwise)")
+    ap.add_argument("--redis-cluster", action=argparse.BooleanOptionalAction, default=False,
+                    help="also run errata with counters on a throwaway Redis Cluster (3 masters "
+                         "with a replica each, redis+cluster://) beside the single Redis")
     ap.add_argument("--no-tls", dest="tls", action="store_false",
                     help="skip the TLS rows: nginx and errata terminating TLS, HTTP/1.1 with "
                          "wrk and HTTP/2 with h2load (needs h2load and openssl otherwise)")
@@ -1558,6 +1607,23 @@ def main() -> int:
                                        cpus=server_cpus, stderr_path=wtmp / "errata-redis.log")
                 wait_for_port(redis_port, procs, "errata (redis counters)")
 
+            # errata with counters on a Redis Cluster: three masters with a replica each, on
+            # the same cores, and the gateway told every node as a seed.
+            er_cluster = None
+            if args.redis and args.redis_cluster:
+                seeds = start_redis_cluster(procs, redis_bin, wtmp, server_cpus)
+                cconf = wtmp / "errata-cluster.toml"
+                cluster_port, cluster_admin = free_port(), free_port()
+                cconf.write_text(errata_conf(port=cluster_port, upstream_port=up_port, tmp=wtmp,
+                                             admin_port=cluster_admin, workers=w)
+                                 .replace('counters = "memory://"',
+                                          f'counters = "redis+cluster://{seeds}"'))
+                er_cluster = procs.start("errata (Redis Cluster counters)",
+                                         [str(errata), "serve", "--config", str(cconf)], env=env,
+                                         cpus=server_cpus,
+                                         stderr_path=wtmp / "errata-cluster.log")
+                wait_for_port(cluster_port, procs, "errata (Redis Cluster counters)")
+
             # errata exporting spans (`[tracing] otlp`), one instance per sampling ratio, each
             # to its own sink (Python's standard library; its CPU is not in errata's).
             er_otlp = []
@@ -1686,6 +1752,9 @@ def main() -> int:
             if er_redis is not None:
                 expect("errata (redis counters) with the key", redis_port, bearer, 200,
                        UPSTREAM_BODY_MARK, header=("x-ratelimit-limit", "100000000"))
+            if er_cluster is not None:
+                expect("errata (Redis Cluster counters) with the key", cluster_port, bearer, 200,
+                       UPSTREAM_BODY_MARK, header=("x-ratelimit-limit", "100000000"))
 
             targets = [
                 Target("upstream direct", up_port, {}, 200, up.pid),
@@ -1705,6 +1774,10 @@ def main() -> int:
                 # 'proxy CPU' counts errata only; redis-server's share is not in it.
                 targets.append(Target("errata, Redis counters", redis_port, bearer, 200,
                                       er_redis.pid))
+            if er_cluster is not None:
+                # As above: the six redis-servers' share is not in errata's CPU.
+                targets.append(Target("errata, Redis Cluster counters", cluster_port, bearer,
+                                      200, er_cluster.pid))
             if er_log is not None:
                 targets.append(Target("errata, access log on", lport, bearer, 200, er_log.pid))
             for name, oport, p in er_otlp:

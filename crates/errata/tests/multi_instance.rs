@@ -510,6 +510,29 @@ async fn limits_and_revocation_hold_across_instances_on_a_redis_cluster() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `rediss+cluster://`: every node speaks only TLS (clients, replication, the cluster bus), the
+/// gateway trusts the private CA named by `ca`, and the limits are shared as over plain TCP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_hold_across_instances_on_a_redis_cluster_over_tls() {
+    let Some(db) = services::postgres().await else {
+        return;
+    };
+    let dir = temp_dir("multi-cluster-tls");
+    let ca = certs::TestCa::new("errata test Redis Cluster CA");
+    let (cert, key) = ca
+        .leaf(&["127.0.0.1", "localhost"])
+        .write(&dir, "redis.pem", "redis.key");
+    let ca_file = ca.write(&dir, "redis-ca.pem");
+    let Some(cluster) = cluster::Cluster::start_tls(cert, key, ca_file) else {
+        return;
+    };
+    let counters = format!("{}?ca=redis-ca.pem", cluster.url());
+    assert!(counters.starts_with("rediss+cluster://"), "{counters}");
+    across_instances(&dir, &db.url, &counters).await;
+    drop((cluster, db));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotency_key_runs_once_across_instances_on_a_redis_cluster() {
     let Some(db) = services::postgres().await else {

@@ -20,6 +20,9 @@ pub struct Node {
 pub struct Cluster {
     pub nodes: Vec<Node>,
     dir: PathBuf,
+    /// Over TLS: the nodes' certificate, key and CA files (clients, replication and the
+    /// cluster bus all speak TLS).
+    tls: Option<[PathBuf; 3]>,
 }
 
 impl Drop for Cluster {
@@ -65,22 +68,18 @@ fn free_ports(n: usize) -> Vec<u16> {
     ports
 }
 
-/// `redis-cli -p PORT ARGS...`'s output, or `None` if it could not run or failed.
-pub fn cli(port: u16, args: &[&str]) -> Option<String> {
-    let out = Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(args)
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 impl Cluster {
     /// A healthy cluster, every master with an in-sync replica.
     pub fn start() -> Option<Cluster> {
+        Cluster::start_with(None)
+    }
+
+    /// The same over TLS only, with this certificate (it must name 127.0.0.1), key and CA.
+    pub fn start_tls(cert: PathBuf, key: PathBuf, ca: PathBuf) -> Option<Cluster> {
+        Cluster::start_with(Some([cert, key, ca]))
+    }
+
+    fn start_with(tls: Option<[PathBuf; 3]>) -> Option<Cluster> {
         let dir = std::env::temp_dir().join(format!(
             "errata-cluster-{}-{}",
             std::process::id(),
@@ -92,12 +91,27 @@ impl Cluster {
         let mut cluster = Cluster {
             nodes: Vec::new(),
             dir,
+            tls,
         };
         for port in free_ports(6) {
             let node_dir = cluster.dir.join(port.to_string());
             std::fs::create_dir_all(&node_dir).ok()?;
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            let mut server = Command::new("redis-server");
+            match &cluster.tls {
+                None => server.args(["--port", &port.to_string()]),
+                Some([cert, key, ca]) => server
+                    .args(["--port", "0", "--tls-port", &port.to_string()])
+                    .arg("--tls-cert-file")
+                    .arg(cert)
+                    .arg("--tls-key-file")
+                    .arg(key)
+                    .arg("--tls-ca-cert-file")
+                    .arg(ca)
+                    .args(["--tls-auth-clients", "no", "--tls-cluster", "yes"])
+                    .args(["--tls-replication", "yes"]),
+            };
+            let child = server
+                .args(["--bind", "127.0.0.1"])
                 .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
                 // A replica takes over however long it has been cut off from its master.
                 .args(["--cluster-replica-validity-factor", "0"])
@@ -117,7 +131,9 @@ impl Cluster {
             }
         }
         for n in &cluster.nodes {
-            if !wait(Duration::from_secs(10), || cli(n.port, &["ping"]).is_some()) {
+            if !wait(Duration::from_secs(10), || {
+                cluster.cli(n.port, &["ping"]).is_some()
+            }) {
                 return missing(&format!("redis-server on {} did not answer", n.port));
             }
         }
@@ -126,7 +142,8 @@ impl Cluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        let created = Command::new("redis-cli")
+        let created = cluster
+            .redis_cli()
             .arg("--cluster")
             .arg("create")
             .args(&addrs)
@@ -144,6 +161,29 @@ impl Cluster {
         Some(cluster)
     }
 
+    /// `redis-cli`, over TLS for a TLS cluster.
+    fn redis_cli(&self) -> Command {
+        let mut c = Command::new("redis-cli");
+        if let Some([_, _, ca]) = &self.tls {
+            c.arg("--tls").arg("--cacert").arg(ca);
+        }
+        c
+    }
+
+    /// `redis-cli -p PORT ARGS...`'s output, or `None` if it could not run or failed.
+    pub fn cli(&self, port: u16, args: &[&str]) -> Option<String> {
+        let out = self
+            .redis_cli()
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// The URL the gateway is given: every node as a seed.
     pub fn url(&self) -> String {
         let seeds: Vec<String> = self
@@ -151,7 +191,12 @@ impl Cluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        format!("redis+cluster://{}", seeds.join(","))
+        let scheme = if self.tls.is_some() {
+            "rediss+cluster"
+        } else {
+            "redis+cluster"
+        };
+        format!("{scheme}://{}", seeds.join(","))
     }
 
     fn live(&self) -> impl Iterator<Item = &Node> {
@@ -162,7 +207,8 @@ impl Cluster {
     /// a replica whose link is up and whose copy has caught up.
     pub fn healthy(&self) -> bool {
         let ok = self.live().all(|n| {
-            cli(n.port, &["cluster", "info"]).is_some_and(|i| i.contains("cluster_state:ok"))
+            self.cli(n.port, &["cluster", "info"])
+                .is_some_and(|i| i.contains("cluster_state:ok"))
         });
         if !ok {
             return false;
@@ -174,14 +220,17 @@ impl Cluster {
     /// The ports of the live masters.
     pub fn masters(&self) -> Vec<u16> {
         self.live()
-            .filter(|n| cli(n.port, &["role"]).is_some_and(|r| r.lines().next() == Some("master")))
+            .filter(|n| {
+                self.cli(n.port, &["role"])
+                    .is_some_and(|r| r.lines().next() == Some("master"))
+            })
             .map(|n| n.port)
             .collect()
     }
 
     /// Whether a replica of `master` is connected and has everything the master wrote.
     pub fn replica_in_sync(&self, master: u16) -> bool {
-        let Some(info) = cli(master, &["info", "replication"]) else {
+        let Some(info) = self.cli(master, &["info", "replication"]) else {
             return false;
         };
         let field = |name: &str| {
@@ -200,13 +249,14 @@ impl Cluster {
     /// The port of the master serving `key`'s slot.
     pub fn master_of(&self, key: &str) -> u16 {
         let any = self.live().next().expect("a live node").port;
-        let slot: u16 = cli(any, &["cluster", "keyslot", key])
+        let slot: u16 = self
+            .cli(any, &["cluster", "keyslot", key])
             .and_then(|s| s.trim().parse().ok())
             .expect("CLUSTER KEYSLOT");
         *self
             .masters()
             .iter()
-            .find(|&&m| owns(m, slot))
+            .find(|&&m| self.owns(m, slot))
             .expect("a master serves every slot")
     }
 
@@ -223,31 +273,32 @@ impl Cluster {
         }
     }
 
+    /// Whether the master on `port` serves `slot`, by its own line of `CLUSTER NODES` (flags
+    /// `myself,master`, then its slot ranges from the ninth field on).
+    fn owns(&self, port: u16, slot: u16) -> bool {
+        let Some(nodes) = self.cli(port, &["cluster", "nodes"]) else {
+            return false;
+        };
+        nodes.lines().any(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            f.len() > 8
+                && f[2].contains("myself")
+                && f[2].contains("master")
+                && f[8..].iter().any(|r| match r.split_once('-') {
+                    Some((a, b)) => {
+                        a.parse::<u16>().is_ok_and(|a| a <= slot)
+                            && b.parse::<u16>().is_ok_and(|b| slot <= b)
+                    }
+                    None => r.parse::<u16>().is_ok_and(|s| s == slot),
+                })
+        })
+    }
+
     /// Whether `key` exists on the node on `port` itself (no redirection).
     pub fn holds(&self, port: u16, key: &str) -> bool {
-        cli(port, &["exists", key]).is_some_and(|s| s.trim() == "1")
+        self.cli(port, &["exists", key])
+            .is_some_and(|s| s.trim() == "1")
     }
-}
-
-/// Whether the master on `port` serves `slot`, by its own line of `CLUSTER NODES` (flags
-/// `myself,master`, then its slot ranges from the ninth field on).
-fn owns(port: u16, slot: u16) -> bool {
-    let Some(nodes) = cli(port, &["cluster", "nodes"]) else {
-        return false;
-    };
-    nodes.lines().any(|l| {
-        let f: Vec<&str> = l.split(' ').collect();
-        f.len() > 8
-            && f[2].contains("myself")
-            && f[2].contains("master")
-            && f[8..].iter().any(|r| match r.split_once('-') {
-                Some((a, b)) => {
-                    a.parse::<u16>().is_ok_and(|a| a <= slot)
-                        && b.parse::<u16>().is_ok_and(|b| slot <= b)
-                }
-                None => r.parse::<u16>().is_ok_and(|s| s == slot),
-            })
-    })
 }
 
 /// Polls `f` every 100 ms until it holds or `within` passes.
