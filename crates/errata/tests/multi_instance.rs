@@ -615,6 +615,28 @@ async fn api_keys_spread_over_the_cluster_masters() {
         used.insert(home);
     }
     assert!(used.len() >= 2, "12 keys all on one master: {used:?}");
+
+    // Resharding: the slot of a key moves to another master with its state; the gateway,
+    // still sending to the old one, is told MOVED, follows it and goes on counting.
+    let (key, id) = create_key(&http, &gw.admin, json!({"tenant": "acme", "name": "moved"})).await;
+    let get = || {
+        http.post(format!("{}/v1/orders", gw.base))
+            .bearer_auth(&key)
+            .body("{}")
+            .send()
+    };
+    assert_eq!(
+        get().await.unwrap().headers()["x-ratelimit-remaining"],
+        "99"
+    );
+    let rate = format!("errata:{{k:{id}}}:rate");
+    let from = cluster.master_of(&rate);
+    let to = *masters.iter().find(|&&m| m != from).unwrap();
+    cluster.move_slot_of(&rate, to);
+    assert!(cluster.holds(to, &rate) && !cluster.holds(from, &rate));
+    let res = get().await.unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["x-ratelimit-remaining"], "98");
     drop(gw);
     drop((cluster, db));
     std::fs::remove_dir_all(&dir).unwrap();

@@ -260,6 +260,58 @@ impl Cluster {
             .expect("a master serves every slot")
     }
 
+    /// Moves the slot of `key`, with its keys, from its master to the master on `to`, as
+    /// `redis-cli --cluster reshard` does for one slot: importing/migrating, `MIGRATE` of every
+    /// key, then the new owner told to every node. Clients that still send to the old owner get
+    /// `MOVED`.
+    pub fn move_slot_of(&self, key: &str, to: u16) {
+        let from = self.master_of(key);
+        assert_ne!(from, to, "the slot is already there");
+        let slot = self
+            .cli(from, &["cluster", "keyslot", key])
+            .expect("CLUSTER KEYSLOT")
+            .trim()
+            .to_owned();
+        let id = |port: u16| {
+            self.cli(port, &["cluster", "myid"])
+                .expect("CLUSTER MYID")
+                .trim()
+                .to_owned()
+        };
+        let (from_id, to_id) = (id(from), id(to));
+        let ok = |port: u16, args: &[&str]| {
+            let out = self.cli(port, args).unwrap_or_default();
+            assert!(
+                out.trim() == "OK" || out.trim() == "NOKEY",
+                "{args:?}: {out}"
+            );
+        };
+        ok(to, &["cluster", "setslot", &slot, "importing", &from_id]);
+        ok(from, &["cluster", "setslot", &slot, "migrating", &to_id]);
+        loop {
+            let keys = self
+                .cli(from, &["cluster", "getkeysinslot", &slot, "100"])
+                .expect("CLUSTER GETKEYSINSLOT");
+            let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
+            if keys.is_empty() {
+                break;
+            }
+            let to_port = to.to_string();
+            let mut args = vec!["migrate", "127.0.0.1", &to_port, "", "0", "5000", "keys"];
+            args.extend(keys);
+            ok(from, &args);
+        }
+        for port in [to, from] {
+            ok(port, &["cluster", "setslot", &slot, "node", &to_id]);
+        }
+        let moved = wait(Duration::from_secs(10), || {
+            self.masters()
+                .iter()
+                .all(|&m| self.owns(m, slot.parse().unwrap_or(0)) == (m == to))
+        });
+        assert!(moved, "slot {slot} moved to {to}");
+    }
+
     /// Kills the node on `port` (SIGKILL: no goodbye to the cluster).
     pub fn kill(&mut self, port: u16) {
         let node = self
