@@ -18,6 +18,8 @@
 //! partition.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +28,7 @@ use crate::reqlog::chunk::{Names, Raw, Raws};
 use crate::reqlog::{Record, UsageKey};
 
 /// A usage bucket size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Step {
     Minute,
@@ -190,19 +192,45 @@ impl From<RecordRow> for Record {
     }
 }
 
-/// The usage rows one flushed counter adds to: its minute, hour and day.
+/// The usage rows a flush adds to: each counter's minute, hour and day, summed per row of
+/// `usage_counts` (its key: step, bucket, key, route, status, code), in the order of that key.
+/// Counters of two minutes of one hour (a flush across a minute's end) add to one hour row,
+/// once: PostgreSQL refuses an upsert whose rows meet one row twice ("cannot affect row a second
+/// time"). The order is every instance's: upserts of the same rows by several instances at once
+/// lock them in one order, and so never deadlock.
 pub(crate) fn usage_rows(counts: &[(UsageKey, u64)]) -> Vec<(Step, i64, &UsageKey, i64)> {
-    let mut rows = Vec::with_capacity(counts.len() * 3);
+    type RowKey<'a> = (Step, i64, &'a str, &'a str, u16, &'a str);
+    let mut at: HashMap<RowKey<'_>, usize> = HashMap::with_capacity(counts.len() * 3);
+    let mut rows: Vec<(Step, i64, &UsageKey, i64)> = Vec::with_capacity(counts.len() * 3);
     for (k, n) in counts {
+        let n = i64::try_from(*n).unwrap_or(i64::MAX);
         for step in Step::ALL {
-            rows.push((
+            let bucket = step.floor(k.minute);
+            let key = (
                 step,
-                step.floor(k.minute),
-                k,
-                i64::try_from(*n).unwrap_or(i64::MAX),
-            ));
+                bucket,
+                k.key_id.as_str(),
+                k.route.as_str(),
+                k.status,
+                k.code.as_str(),
+            );
+            match at.entry(key) {
+                Entry::Occupied(i) => {
+                    let row = &mut rows[*i.get()];
+                    row.3 = row.3.saturating_add(n);
+                }
+                Entry::Vacant(v) => {
+                    v.insert(rows.len());
+                    rows.push((step, bucket, k, n));
+                }
+            }
         }
     }
+    fn order<'a>(r: &(Step, i64, &'a UsageKey, i64)) -> (i64, i64, &'a str, &'a str, u16, &'a str) {
+        let k = r.2;
+        (r.0.seconds(), r.1, &k.key_id, &k.route, k.status, &k.code)
+    }
+    rows.sort_unstable_by(|a, b| order(a).cmp(&order(b)));
     rows
 }
 
@@ -213,6 +241,19 @@ pub(crate) fn usage_rows(counts: &[(UsageKey, u64)]) -> Vec<(Step, i64, &UsageKe
 pub(crate) struct ChunkAt {
     pub(crate) id: i64,
     pub(crate) max_time_ms: i64,
+}
+
+/// One day in milliseconds: the width of a PostgreSQL partition.
+pub(crate) const DAY_MS: i64 = 86_400_000;
+
+/// The UTC day (since 1970-01-01) a time in Unix milliseconds falls in.
+pub(crate) fn day_of(ms: i64) -> i64 {
+    ms.div_euclid(DAY_MS)
+}
+
+/// Whether two times fall in one UTC day (chunks merged are).
+pub(crate) fn same_day(a: i64, b: i64) -> bool {
+    day_of(a) == day_of(b)
 }
 
 /// The partition hook of a store that keeps chunks in one table (SQLite): no write ever fails
@@ -373,4 +414,69 @@ pub(crate) fn find_newest(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(minute: i64, status: u16) -> UsageKey {
+        UsageKey {
+            minute,
+            key_id: "key_1".into(),
+            tenant: "acme".into(),
+            route: "/v1/*".into(),
+            status,
+            code: String::new(),
+        }
+    }
+
+    #[test]
+    fn days_are_utc_days_before_and_after_1970() {
+        assert_eq!(day_of(0), 0);
+        assert_eq!(day_of(DAY_MS - 1), 0);
+        assert_eq!(day_of(DAY_MS), 1);
+        assert_eq!(day_of(-1), -1);
+        // 2026-09-21T12:53:20Z
+        assert_eq!(day_of(1_790_000_000_000), 20_717);
+        assert!(same_day(DAY_MS, 2 * DAY_MS - 1) && !same_day(DAY_MS - 1, DAY_MS));
+    }
+
+    #[test]
+    fn usage_rows_meet_each_bucket_once() {
+        // Two minutes of one hour and one day, and another status.
+        let counts = [
+            (key(3600, 200), 2),
+            (key(3660, 200), 3),
+            (key(3660, 404), 1),
+        ];
+        let rows: Vec<(&str, i64, u16, i64)> = usage_rows(&counts)
+            .into_iter()
+            .map(|(step, bucket, k, n)| (step.as_str(), bucket, k.status, n))
+            .collect();
+        // In the order of the table's key, whatever the order of the counters.
+        assert_eq!(
+            rows,
+            [
+                ("minute", 3600, 200, 2),
+                ("minute", 3660, 200, 3),
+                ("minute", 3660, 404, 1),
+                ("hour", 3600, 200, 5),
+                ("hour", 3600, 404, 1),
+                ("day", 0, 200, 5),
+                ("day", 0, 404, 1),
+            ]
+        );
+        let mut reversed = counts.clone();
+        reversed.reverse();
+        let again: Vec<(Step, i64, u16, i64)> = usage_rows(&reversed)
+            .into_iter()
+            .map(|(step, bucket, k, n)| (step, bucket, k.status, n))
+            .collect();
+        let first: Vec<(Step, i64, u16, i64)> = usage_rows(&counts)
+            .into_iter()
+            .map(|(step, bucket, k, n)| (step, bucket, k.status, n))
+            .collect();
+        assert_eq!(again, first);
+    }
 }

@@ -26,7 +26,8 @@ macro_rules! log_ops {
         use crate::db::log::{
             ADOPT_RETRIES, CHUNK_ROWS, ChunkAt, ChunkRead, INSERT_CHUNKS, MERGE_CHUNKS, MERGED_ROWS,
             MERGES, READ_ATTEMPTS, RecordRow, RequestQuery, Retention, SMALL_CHUNK, TenantUsageRow,
-            UsageQuery, UsageRow, add_matching, could_match, find_newest, listing_done, usage_rows,
+            UsageQuery, UsageRow, add_matching, could_match, find_newest, listing_done, same_day,
+            usage_rows,
         };
         use crate::db::spill::{SPILL_BYTES, Spill};
         use crate::reqlog::chunk::{decode_all, id_hash, may_hold_hash};
@@ -587,8 +588,14 @@ macro_rules! log_ops {
             let mut rows = 0;
             for (id, max_time_ms, n) in small {
                 let chunk = ChunkAt { id, max_time_ms };
+                // Within a day: a merged chunk stays in its records' partition (PostgreSQL's),
+                // which retention drops whole.
                 match groups.last_mut() {
-                    Some(g) if g.len() < MERGE_CHUNKS && rows + n <= MERGED_ROWS => {
+                    Some(g)
+                        if g.len() < MERGE_CHUNKS
+                            && rows + n <= MERGED_ROWS
+                            && g.last().is_some_and(|l| same_day(l.max_time_ms, max_time_ms)) =>
+                    {
                         g.push(chunk);
                         rows += n;
                     }

@@ -12,10 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::PgPool;
 
+use crate::db::log::day_of;
 use crate::db::{Retention, StoreError};
-
-/// One day in milliseconds: a partition's width.
-pub(crate) const DAY_MS: i64 = 86_400_000;
 
 /// How long making or dropping a partition waits for the table's lock.
 const LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '2s'";
@@ -28,11 +26,6 @@ const UNDEFINED_TABLE: &str = "42P01";
 /// The lock was not had within the timeout, or the wait was a deadlock.
 const LOCK_NOT_AVAILABLE: &str = "55P03";
 const DEADLOCK: &str = "40P01";
-
-/// The UTC day (since 1970-01-01) a time in Unix milliseconds falls in.
-pub(crate) fn day_of(ms: i64) -> i64 {
-    ms.div_euclid(DAY_MS)
-}
 
 fn code(e: &sqlx::Error) -> Option<String> {
     e.as_database_error()
@@ -286,15 +279,5 @@ mod tests {
             Some((None, Some(-9_223_372_036_828_800_000)))
         );
         assert_eq!(bounds("DEFAULT"), None);
-    }
-
-    #[test]
-    fn days_are_utc_days_before_and_after_1970() {
-        assert_eq!(day_of(0), 0);
-        assert_eq!(day_of(DAY_MS - 1), 0);
-        assert_eq!(day_of(DAY_MS), 1);
-        assert_eq!(day_of(-1), -1);
-        // 2026-09-21T12:53:20Z
-        assert_eq!(day_of(1_790_000_000_000), 20_717);
     }
 }
