@@ -1,8 +1,10 @@
 //! The request log on PostgreSQL, partitioned by UTC day (migration 0005): records of three
 //! days in three partitions and all found; retention dropping whole days and trimming the day
 //! it cuts through; four instances making one missing day at once; a database of the layout
-//! before partitions moved into them, ids going on; lookups and listings on indexes. Times are
-//! explicit (days in 2030), never waited for.
+//! before partitions moved into them, ids going on; lookups and listings on indexes. Usage
+//! counted per writer (migration 0006): two instances counting one key in rows of their own,
+//! summed by every query, and rows counted before writer ids kept (PostgreSQL and SQLite).
+//! Times are explicit (days in 2030), never waited for.
 
 #[path = "../../errata/tests/support/services.rs"]
 mod services;
@@ -612,4 +614,319 @@ async fn reads_use_the_partitions_indexes() {
     .await;
     assert!(usage.contains("usage_counts_tenant"), "{usage}");
     assert!(!usage.contains("Seq Scan"), "{usage}");
+    let of_key = plan(
+        &mut c,
+        "SELECT bucket, status, code, CAST(SUM(count) AS BIGINT) FROM usage_counts \
+         WHERE step = 'hour' AND key_id = 'key_1' AND bucket >= 0 AND bucket < 9999999999 \
+         GROUP BY bucket, status, code",
+    )
+    .await;
+    assert!(of_key.contains("usage_counts_key"), "{of_key}");
+    assert!(!of_key.contains("Seq Scan"), "{of_key}");
+    // Retention of usage, whatever the writers: by an index that starts (step, ...) and holds
+    // the bucket (the primary key, or one the planner finds cheaper on a small table).
+    let retention = plan(
+        &mut c,
+        "DELETE FROM usage_counts WHERE step = 'minute' AND bucket < 1000",
+    )
+    .await;
+    assert!(retention.contains("Index Scan using usage_counts_"), "{retention}");
+    assert!(!retention.contains("Seq Scan"), "{retention}");
+}
+
+/// A record of the one key, route, status and code the writer tests count: each adds to the
+/// same minute, hour and day of one usage series.
+fn shared(n: usize, time_ms: i64) -> Record {
+    Record {
+        key_id: Some("key_shared".into()),
+        tenant: Some("acme".into()),
+        route: "/v1/*".into(),
+        status: 200,
+        code: None,
+        upstream_status: Some(200),
+        ..rec(n, time_ms)
+    }
+}
+
+fn records(from: usize, n: usize, start: i64) -> Vec<Record> {
+    (from..from + n)
+        .map(|i| shared(i, start + i as i64 * 100))
+        .collect()
+}
+
+fn of_key(step: Step) -> UsageQuery {
+    UsageQuery {
+        tenant: None,
+        key_id: Some("key_shared".into()),
+        step,
+        since: 0,
+        until: i64::MAX,
+    }
+}
+
+/// What every usage query says of the shared series: per step, its bucket and count; and the
+/// tenant's total.
+async fn shared_usage(store: &dyn KeyStore) -> (Vec<(Step, i64, i64)>, Vec<(String, i64, i64)>) {
+    let mut per_step = Vec::new();
+    for step in [Step::Minute, Step::Hour, Step::Day] {
+        for u in store.usage(&of_key(step)).await.unwrap() {
+            assert_eq!((u.status, u.code.as_str()), (200, ""));
+            per_step.push((step, u.bucket, u.count));
+        }
+    }
+    let tenant = store
+        .usage_by_tenant(&UsageQuery {
+            tenant: Some("acme".into()),
+            key_id: None,
+            step: Step::Day,
+            since: 0,
+            until: i64::MAX,
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.tenant, t.status, t.count))
+        .collect();
+    (per_step, tenant)
+}
+
+/// The shared series' rows of one step in the table: (writer, count), by writer.
+async fn rows_of(c: &mut PgConnection, step: &str) -> Vec<(i64, i64)> {
+    sqlx::query_as(
+        "SELECT writer, count FROM usage_counts WHERE step = $1 AND key_id = 'key_shared' \
+         ORDER BY writer",
+    )
+    .bind(step)
+    .fetch_all(&mut *c)
+    .await
+    .unwrap()
+}
+
+/// Two instances (two pools, two stores) count requests of one key in one minute: each adds to
+/// rows of its own writer id, never the other's, and every usage query answers the sum. One
+/// instance's flush goes through while the other's rows are locked by a transaction that has
+/// not ended (as by a flush of the other instance in progress): the lock timeout set on the
+/// database would fail it if it waited. Retention deletes every writer's rows of an old bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_count_one_key_in_rows_of_their_own() {
+    let Some(pg) = services::postgres().await else {
+        return;
+    };
+    let mut c = connect(&pg.url).await;
+    let name: String = sqlx::query_scalar("SELECT current_database()::TEXT")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    sqlx::query(&format!("ALTER DATABASE {name} SET lock_timeout = '5s'"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let a = db::open(&pg.url).await.unwrap();
+    let b = db::open(&pg.url).await.unwrap();
+    // 2030-01-21 12:00, the minute every record falls in (100 ms apart, 50 of them at most).
+    let start = D0 + 20 * DAY_MS + 12 * HOUR_MS;
+    let (minute, hour, day) = (start / 1000, start / 1000, (D0 + 20 * DAY_MS) / 1000);
+
+    flush(a.as_ref(), &records(0, 30, start)).await;
+    flush(b.as_ref(), &records(30, 20, start)).await;
+    let want = |n: i64| {
+        (
+            vec![
+                (Step::Minute, minute, n),
+                (Step::Hour, hour, n),
+                (Step::Day, day, n),
+            ],
+            vec![("acme".to_owned(), 200, n)],
+        )
+    };
+    assert_eq!(shared_usage(a.as_ref()).await, want(50));
+    assert_eq!(shared_usage(b.as_ref()).await, want(50));
+    let mut writers = Vec::new();
+    for step in ["minute", "hour", "day"] {
+        let rows = rows_of(&mut c, step).await;
+        assert_eq!(rows.len(), 2, "{step}: {rows:?}");
+        let mut counts: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        counts.sort();
+        assert_eq!(counts, [20, 30], "{step}");
+        assert!(rows.iter().all(|r| r.0 != 0), "{step}: {rows:?}");
+        writers.push(rows.iter().map(|r| r.0).collect::<Vec<_>>());
+    }
+    assert!(writers.iter().all(|w| w == &writers[0]), "{writers:?}");
+    let a_writer: i64 = sqlx::query_scalar(
+        "SELECT writer FROM usage_counts WHERE step = 'minute' AND key_id = 'key_shared' \
+         AND count = 30",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+
+    // A's rows locked as its flush in progress holds them: B's flush does not wait.
+    let mut held = connect(&pg.url).await;
+    let mut tx = held.begin().await.unwrap();
+    let locked: Vec<i64> =
+        sqlx::query_scalar("SELECT count FROM usage_counts WHERE writer = $1 FOR UPDATE")
+            .bind(a_writer)
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(locked, [30, 30, 30]);
+    flush(b.as_ref(), &records(50, 10, start)).await;
+    tx.commit().await.unwrap();
+    flush(a.as_ref(), &records(60, 5, start)).await;
+    assert_eq!(shared_usage(a.as_ref()).await, want(65));
+    for step in ["minute", "hour", "day"] {
+        let rows = rows_of(&mut c, step).await;
+        let by: Vec<(bool, i64)> = rows.iter().map(|r| (r.0 == a_writer, r.1)).collect();
+        assert!(
+            by.contains(&(true, 35)) && by.contains(&(false, 30)) && by.len() == 2,
+            "{step}: {rows:?}"
+        );
+    }
+
+    // Minutes before the next one go, both writers' rows; hours and days stay.
+    let gone = a
+        .prune_log(&Retention {
+            before_ms: 0,
+            max_rows: 1_000_000,
+            usage_before: [(Step::Minute, minute + 60), (Step::Hour, 0), (Step::Day, 0)],
+        })
+        .await
+        .unwrap();
+    assert_eq!(gone, 0);
+    assert!(rows_of(&mut c, "minute").await.is_empty());
+    assert_eq!(rows_of(&mut c, "hour").await.len(), 2);
+    let (per_step, tenant) = shared_usage(b.as_ref()).await;
+    assert_eq!(per_step, [(Step::Hour, hour, 65), (Step::Day, day, 65)]);
+    assert_eq!(tenant, [("acme".to_owned(), 200, 65)]);
+}
+
+/// A database of the layout before writer ids (migrations 0001 to 0005) with usage counted:
+/// opening it keeps those rows, as writer 0, and the store's flushes add rows of its own id
+/// beside them; usage is the sum of both.
+#[tokio::test]
+async fn usage_counted_before_writer_ids_is_kept() {
+    let Some(pg) = services::postgres().await else {
+        return;
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    let mut before = sqlx::migrate::Migrator::new(dir).await.unwrap();
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 6)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    assert_eq!(before.migrations.len(), 5);
+    let mut c = connect(&pg.url).await;
+    before.run(&mut c).await.unwrap();
+    let start = D0 + 20 * DAY_MS + 12 * HOUR_MS;
+    for (step, bucket) in [
+        ("minute", start / 1000),
+        ("hour", start / 1000),
+        ("day", (D0 + 20 * DAY_MS) / 1000),
+    ] {
+        sqlx::query(
+            "INSERT INTO usage_counts (step, bucket, key_id, tenant, route, status, code, count) \
+             VALUES ($1, $2, 'key_shared', 'acme', '/v1/*', 200, '', 40)",
+        )
+        .bind(step)
+        .bind(bucket)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    }
+
+    let store = db::open(&pg.url).await.unwrap();
+    assert_eq!(rows_of(&mut c, "day").await, [(0, 40)]);
+    flush(store.as_ref(), &records(0, 7, start)).await;
+    let (per_step, tenant) = shared_usage(store.as_ref()).await;
+    assert_eq!(
+        per_step.iter().map(|u| u.2).collect::<Vec<_>>(),
+        [47, 47, 47]
+    );
+    assert_eq!(tenant, [("acme".to_owned(), 200, 47)]);
+    for step in ["minute", "hour", "day"] {
+        let rows = rows_of(&mut c, step).await;
+        assert_eq!(rows.len(), 2, "{step}: {rows:?}");
+        assert_eq!(rows[0], (0, 40), "{step}");
+        assert_eq!(rows[1].1, 7, "{step}");
+    }
+}
+
+/// The same on SQLite, whose migration makes the table again for its new key: the rows counted
+/// before are kept (writer 0) with their indexes, and a SQLite store adds to those same rows
+/// (its writer is always 0).
+#[tokio::test]
+async fn sqlite_keeps_usage_counted_before_writer_ids() {
+    let dir = std::env::temp_dir().join(format!("errata-usage-writer-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.join("keys.db").display());
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let mut before = sqlx::migrate::Migrator::new(migrations).await.unwrap();
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 5)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    assert_eq!(before.migrations.len(), 4);
+    let start = D0 + 20 * DAY_MS + 12 * HOUR_MS;
+    {
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        before.run(&mut c).await.unwrap();
+        for (step, bucket) in [
+            ("minute", start / 1000),
+            ("hour", start / 1000),
+            ("day", (D0 + 20 * DAY_MS) / 1000),
+        ] {
+            sqlx::query(
+                "INSERT INTO usage_counts (step, bucket, key_id, tenant, route, status, code, \
+                 count) VALUES (?, ?, 'key_shared', 'acme', '/v1/*', 200, '', 40)",
+            )
+            .bind(step)
+            .bind(bucket)
+            .execute(&mut c)
+            .await
+            .unwrap();
+        }
+        c.close().await.unwrap();
+    }
+
+    let store = db::open(&url).await.unwrap();
+    flush(store.as_ref(), &records(0, 7, start)).await;
+    let (per_step, tenant) = shared_usage(store.as_ref()).await;
+    assert_eq!(
+        per_step.iter().map(|u| u.2).collect::<Vec<_>>(),
+        [47, 47, 47]
+    );
+    assert_eq!(tenant, [("acme".to_owned(), 200, 47)]);
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT step, writer, count FROM usage_counts WHERE key_id = 'key_shared' ORDER BY step",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("day".to_owned(), 0, 47),
+            ("hour".to_owned(), 0, 47),
+            ("minute".to_owned(), 0, 47),
+        ]
+    );
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_counts' \
+         AND sql IS NOT NULL ORDER BY name",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(indexes, ["usage_counts_key", "usage_counts_tenant"]);
+    c.close().await.unwrap();
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
 }

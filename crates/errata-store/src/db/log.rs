@@ -193,11 +193,12 @@ impl From<RecordRow> for Record {
 }
 
 /// The usage rows a flush adds to: each counter's minute, hour and day, summed per row of
-/// `usage_counts` (its key: step, bucket, key, route, status, code), in the order of that key.
-/// Counters of two minutes of one hour (a flush across a minute's end) add to one hour row,
-/// once: PostgreSQL refuses an upsert whose rows meet one row twice ("cannot affect row a second
-/// time"). The order is every instance's: upserts of the same rows by several instances at once
-/// lock them in one order, and so never deadlock.
+/// `usage_counts` (its key: step, bucket, key, route, status, code and the store's writer id),
+/// in the order of that key. Counters of two minutes of one hour (a flush across a minute's end)
+/// add to one hour row, once: PostgreSQL refuses an upsert whose rows meet one row twice
+/// ("cannot affect row a second time"). Each store writes rows of its own writer id, so
+/// instances never upsert one row; the order still makes two flushes of one store that overlap
+/// (clones of a store sharing its id) lock their rows in one order, never deadlocking.
 pub(crate) fn usage_rows(counts: &[(UsageKey, u64)]) -> Vec<(Step, i64, &UsageKey, i64)> {
     type RowKey<'a> = (Step, i64, &'a str, &'a str, u16, &'a str);
     let mut at: HashMap<RowKey<'_>, usize> = HashMap::with_capacity(counts.len() * 3);

@@ -214,21 +214,23 @@ macro_rules! log_ops {
             }
         }
 
-        /// Writes a flush: its chunks in one INSERT and its usage, in one transaction. One
-        /// that failed for want of a partition is tried once more once it is made.
+        /// Writes a flush: its chunks in one INSERT and its usage (to the rows of `writer`, the
+        /// store's id), in one transaction. One that failed for want of a partition is tried
+        /// once more once it is made.
         pub(crate) async fn write_chunks(
             pool: &$pool,
             spill: Option<&Spill>,
+            writer: i64,
             chunks: &[Chunk],
             counts: &[(UsageKey, u64)],
         ) -> Result<(), StoreError> {
             let chunks: Vec<&Chunk> = chunks.iter().filter(|c| c.rows > 0).collect();
-            let Err(e) = write_once(pool, spill, &chunks, counts).await else {
+            let Err(e) = write_once(pool, spill, writer, &chunks, counts).await else {
                 return Ok(());
             };
             let times: Vec<i64> = chunks.iter().map(|c| c.max_time_ms).collect();
             match $partitions(pool, &e, &times).await {
-                Ok(true) => Ok(write_once(pool, spill, &chunks, counts).await?),
+                Ok(true) => Ok(write_once(pool, spill, writer, &chunks, counts).await?),
                 Ok(false) => Err(e.into()),
                 Err(p) => Err(StoreError(format!("{e}; making its partition: {}", p.0))),
             }
@@ -237,12 +239,14 @@ macro_rules! log_ops {
         async fn write_once(
             pool: &$pool,
             spill: Option<&Spill>,
+            writer: i64,
             chunks: &[&Chunk],
             counts: &[(UsageKey, u64)],
         ) -> Result<(), sqlx::Error> {
             let mut files = Files::default();
             let mut tx = pool.begin().await?;
-            let res = match write_in(&mut tx, spill, chunks, counts, &mut files.written).await {
+            let written = &mut files.written;
+            let res = match write_in(&mut tx, spill, writer, chunks, counts, written).await {
                 Ok(()) => tx.commit().await,
                 Err(e) => {
                     // At once, not when the connection is next used: a partition made next
@@ -260,6 +264,7 @@ macro_rules! log_ops {
         async fn write_in(
             tx: &mut Tx,
             spill: Option<&Spill>,
+            writer: i64,
             chunks: &[&Chunk],
             counts: &[(UsageKey, u64)],
             written: &mut Vec<String>,
@@ -268,11 +273,13 @@ macro_rules! log_ops {
                 insert_chunks(tx, spill, chunks, written).await?;
             }
             let rows = usage_rows(counts);
-            // A statement binds at most a few thousand values in either database.
+            // A statement binds at most a few thousand values in either database. The rows are
+            // this writer's own: no other store upserts them, so no flush waits for another
+            // instance's.
             for chunk in rows.chunks(500) {
                 let mut q = QueryBuilder::<$db>::new(
                     "INSERT INTO usage_counts (step, bucket, key_id, tenant, route, status, code, \
-                     count) ",
+                     count, writer) ",
                 );
                 q.push_values(chunk, |mut b, (step, bucket, k, n)| {
                     b.push_bind(step.as_str())
@@ -282,10 +289,11 @@ macro_rules! log_ops {
                         .push_bind(k.route.as_str())
                         .push_bind(i64::from(k.status))
                         .push_bind(k.code.as_str())
-                        .push_bind(*n);
+                        .push_bind(*n)
+                        .push_bind(writer);
                 });
                 q.push(
-                    " ON CONFLICT (step, bucket, key_id, route, status, code) \
+                    " ON CONFLICT (step, bucket, key_id, route, status, code, writer) \
                      DO UPDATE SET count = usage_counts.count + excluded.count",
                 );
                 q.build().execute(&mut **tx).await?;
@@ -296,11 +304,12 @@ macro_rules! log_ops {
         pub(crate) async fn write(
             pool: &$pool,
             spill: Option<&Spill>,
+            writer: i64,
             records: &[Record],
             counts: &[(UsageKey, u64)],
         ) -> Result<(), StoreError> {
             let chunks: Vec<Chunk> = records.chunks(CHUNK_ROWS).map(Chunk::from_records).collect();
-            write_chunks(pool, spill, &chunks, counts).await
+            write_chunks(pool, spill, writer, &chunks, counts).await
         }
 
         pub(crate) async fn get(
@@ -397,6 +406,7 @@ macro_rules! log_ops {
         }
 
         /// `SELECT <what> FROM usage_counts WHERE` the query's step, tenant, key and range.
+        /// A bucket has a row per writer that counted in it: every reading sums them.
         fn usage_select<'q>(what: &str, f: &'q UsageQuery) -> QueryBuilder<'q, $db> {
             let mut q = QueryBuilder::<$db>::new(format!(
                 "SELECT {what} FROM usage_counts WHERE step = "

@@ -21,6 +21,9 @@ pub const CHANNEL: &str = "errata_keys";
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The id this store writes its usage counts under (random, never 0): each instance adds
+    /// to rows of its own, so no instance's flush waits for another's row locks.
+    writer: i64,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -51,7 +54,10 @@ impl PgStore {
         if moved > 0 {
             tracing::info!(records = moved, "request log rows moved into chunks");
         }
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            writer: writer_id(),
+        })
     }
 
     async fn fetch(&self, sql: &str, arg: &str) -> Result<Option<KeyRecord>, StoreError> {
@@ -62,6 +68,14 @@ impl PgStore {
             .map(KeyRecord::try_from)
             .transpose()
     }
+}
+
+/// A writer id for a store being opened: random and positive, so never the 0 of rows written
+/// before writer ids (or by SQLite). Two stores with one id would only wait on each other's
+/// row locks, as all did before; at 2^63 ids, they practically never have.
+fn writer_id() -> i64 {
+    use rand::Rng;
+    rand::rng().random_range(1..=i64::MAX)
 }
 
 const INSERT: &str = "INSERT INTO api_keys (id, key_hash, hint, tenant, name, environment, scopes, plan, ip_allowlist, limits, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
@@ -180,7 +194,7 @@ impl KeyStore for PgStore {
         records: &[crate::reqlog::Record],
         counts: &[(crate::reqlog::UsageKey, u64)],
     ) -> Result<(), StoreError> {
-        ops::write(&self.pool, None, records, counts).await
+        ops::write(&self.pool, None, self.writer, records, counts).await
     }
 
     async fn write_chunks(
@@ -188,7 +202,7 @@ impl KeyStore for PgStore {
         chunks: &[crate::reqlog::Chunk],
         counts: &[(crate::reqlog::UsageKey, u64)],
     ) -> Result<(), StoreError> {
-        ops::write_chunks(&self.pool, None, chunks, counts).await
+        ops::write_chunks(&self.pool, None, self.writer, chunks, counts).await
     }
 
     async fn request(&self, id: &str) -> Result<Option<crate::reqlog::Record>, StoreError> {

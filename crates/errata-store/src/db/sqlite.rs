@@ -159,6 +159,11 @@ const INSERT: &str = "INSERT INTO api_keys (id, key_hash, hint, tenant, name, en
 const ROTATE_OLD: &str = "UPDATE api_keys SET revoked_at = ?, replaced_by = ? WHERE id = ? \
      AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) RETURNING *";
 
+/// The writer id of every SQLite store's usage counts. Several writers pay off in PostgreSQL,
+/// where instances would otherwise wait on each other's row locks; SQLite writes one
+/// transaction at a time to the whole file, so one set of rows serves every process.
+const WRITER: i64 = 0;
+
 mod ops {
     crate::db::log_ops::log_ops!(
         sqlx::Sqlite,
@@ -278,7 +283,7 @@ impl KeyStore for SqliteStore {
         records: &[crate::reqlog::Record],
         counts: &[(crate::reqlog::UsageKey, u64)],
     ) -> Result<(), StoreError> {
-        ops::write(&self.pool, self.spill.as_ref(), records, counts).await
+        ops::write(&self.pool, self.spill.as_ref(), WRITER, records, counts).await
     }
 
     async fn write_chunks(
@@ -286,7 +291,7 @@ impl KeyStore for SqliteStore {
         chunks: &[crate::reqlog::Chunk],
         counts: &[(crate::reqlog::UsageKey, u64)],
     ) -> Result<(), StoreError> {
-        ops::write_chunks(&self.pool, self.spill.as_ref(), chunks, counts).await
+        ops::write_chunks(&self.pool, self.spill.as_ref(), WRITER, chunks, counts).await
     }
 
     async fn request(&self, id: &str) -> Result<Option<crate::reqlog::Record>, StoreError> {
