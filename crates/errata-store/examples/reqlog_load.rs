@@ -703,13 +703,17 @@ fn main() -> Result<(), Error> {
             let chunks = count(&mut c, "SELECT COUNT(*) FROM request_log_chunks").await?;
             let chunk_bytes = size(&mut c, "request_log_chunks").await?;
             let usage_rows = count(&mut c, "SELECT COUNT(*) FROM usage_counts").await?;
+            // One per instance of each phase that counted usage: each opened store writes its
+            // usage rows under an id of its own.
+            let writers = count(&mut c, "SELECT COUNT(DISTINCT writer) FROM usage_counts").await?;
             let usage_bytes = size(&mut c, "usage_counts").await?;
             let plain_rows = count(&mut c, "SELECT COUNT(*) FROM request_log_plain").await?;
             let plain_bytes = size(&mut c, "request_log_plain").await?;
             let per = |b: i64, n: i64| if n > 0 { b as f64 / n as f64 } else { 0.0 };
             println!(
                 "on disk: chunks {records} records in {chunks} rows, {:.1} MiB ({:.0} B/record); \
-                 usage_counts {usage_rows} rows, {:.1} MiB; plain {plain_rows} rows, {:.1} MiB \
+                 usage_counts {usage_rows} rows of {writers} writers, {:.1} MiB; plain \
+                 {plain_rows} rows, {:.1} MiB \
                  ({:.0} B/row)",
                 chunk_bytes as f64 / 1048576.0,
                 per(chunk_bytes, records),
