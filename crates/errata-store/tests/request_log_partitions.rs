@@ -630,7 +630,10 @@ async fn reads_use_the_partitions_indexes() {
         "DELETE FROM usage_counts WHERE step = 'minute' AND bucket < 1000",
     )
     .await;
-    assert!(retention.contains("Index Scan using usage_counts_"), "{retention}");
+    assert!(
+        retention.contains("Index Scan using usage_counts_"),
+        "{retention}"
+    );
     assert!(!retention.contains("Seq Scan"), "{retention}");
 }
 

@@ -143,9 +143,14 @@ pub async fn open(url: &str) -> Result<Arc<dyn Counters>, CountersError> {
 
 /// Whether a counters URL names Redis: one node or a cluster, plain or over TLS.
 pub fn is_redis(url: &str) -> bool {
-    ["redis://", "rediss://", "redis+cluster://", "rediss+cluster://"]
-        .iter()
-        .any(|s| url.starts_with(s))
+    [
+        "redis://",
+        "rediss://",
+        "redis+cluster://",
+        "rediss+cluster://",
+    ]
+    .iter()
+    .any(|s| url.starts_with(s))
 }
 
 /// GCRA arithmetic shared by every backend (the Redis script mirrors it).
