@@ -59,7 +59,7 @@ pub fn postgres_url(url: &str, base: &Path) -> Result<String, UrlProblem> {
 
 /// Checks a Redis URL's `ca` (a private CA for `rediss://`); returns the URL with it absolute.
 pub fn redis_url(url: &str, base: &Path) -> Result<String, UrlProblem> {
-    let tls = url.starts_with("rediss://") || url.starts_with("rediss+cluster://");
+    let tls = errata_store::counters::redis_tls(url) == Some(true);
     rewrite_query(url, |name, value| match name {
         "ca" if !tls => Err((
             "`ca` is only for TLS connections".to_owned(),

@@ -141,16 +141,15 @@ pub async fn open(url: &str) -> Result<Arc<dyn Counters>, CountersError> {
     }
 }
 
+/// Whether a counters URL names Redis (one node or a cluster, plain or over TLS), and if so
+/// whether over TLS: `Some(tls)`.
+pub fn redis_tls(url: &str) -> Option<bool> {
+    crate::redis_conn::redis_tls(url)
+}
+
 /// Whether a counters URL names Redis: one node or a cluster, plain or over TLS.
 pub fn is_redis(url: &str) -> bool {
-    [
-        "redis://",
-        "rediss://",
-        "redis+cluster://",
-        "rediss+cluster://",
-    ]
-    .iter()
-    .any(|s| url.starts_with(s))
+    redis_tls(url).is_some()
 }
 
 /// GCRA arithmetic shared by every backend (the Redis script mirrors it).

@@ -170,7 +170,7 @@ impl std::fmt::Debug for RedisCounters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisCounters")
             .field("nodes", &self.redis.nodes)
-            .field("cluster", &self.redis.cluster)
+            .field("cluster", &self.redis.is_cluster())
             .field("lease_ttl_ms", &self.lease_ttl_ms)
             .finish_non_exhaustive()
     }

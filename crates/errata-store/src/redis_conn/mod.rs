@@ -30,7 +30,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, ToRedisArgs, Value};
 
 pub use url::RedisOptions;
-pub(crate) use url::{Target, Topology};
+pub(crate) use url::{Target, Topology, redis_tls};
 
 /// A connection to one Redis node or to a Redis Cluster. Cheap to clone (clones share the
 /// connection).
@@ -97,7 +97,6 @@ pub(crate) struct Redis {
     id: u64,
     /// The nodes named in the URL, for messages.
     pub nodes: Arc<str>,
-    pub cluster: bool,
 }
 
 thread_local! {
@@ -132,7 +131,7 @@ impl Redis {
             crate::install_tls_provider();
         }
         let invalid = |e: redis::RedisError| ConnectError(format!("invalid Redis URL: {e}"));
-        let (maker, cluster) = match &target.topology {
+        let maker = match &target.topology {
             Topology::Node(url) => {
                 let client = if target.tls {
                     redis::Client::build_with_tls(
@@ -152,7 +151,7 @@ impl Redis {
                     // One attempt per reconnection: a check waiting on a Redis that is down
                     // fails within the connect timeout, and the next check tries again.
                     .set_number_of_retries(0);
-                (Maker::Node(client, config), false)
+                Maker::Node(client, config)
             }
             Topology::Cluster(urls) => {
                 let mut builder = ClusterClientBuilder::new(urls.iter().map(String::as_str))
@@ -170,9 +169,10 @@ impl Redis {
                         root_cert: certs,
                     });
                 }
-                (Maker::Cluster(builder.build().map_err(invalid)?), true)
+                Maker::Cluster(builder.build().map_err(invalid)?)
             }
         };
+        let cluster = matches!(maker, Maker::Cluster(_));
         let what = if cluster {
             format!("Redis Cluster (seeds {nodes})")
         } else {
@@ -187,7 +187,6 @@ impl Redis {
             maker,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             nodes,
-            cluster,
         };
         if cluster {
             // The slot map came from one seed; a master it names that doesn't answer would
@@ -197,6 +196,11 @@ impl Redis {
             })?;
         }
         Ok(redis)
+    }
+
+    /// Whether this is a Redis Cluster rather than one node.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.maker, Maker::Cluster(_))
     }
 
     /// The connection made at start (the admin API, idempotency records, tests, leases).

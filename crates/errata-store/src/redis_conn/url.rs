@@ -53,24 +53,35 @@ pub(crate) struct Target {
     pub ca: Option<PathBuf>,
 }
 
+/// The Redis schemes: (over TLS, a cluster) for each.
+fn scheme_kind(scheme: &str) -> Option<(bool, bool)> {
+    match scheme {
+        "redis" => Some((false, false)),
+        "rediss" => Some((true, false)),
+        "redis+cluster" => Some((false, true)),
+        "rediss+cluster" => Some((true, true)),
+        _ => None,
+    }
+}
+
+/// Whether a URL has a Redis scheme, and if so whether it is over TLS: `Some(tls)`.
+pub fn redis_tls(url: &str) -> Option<bool> {
+    let (scheme, _) = url.split_once("://")?;
+    scheme_kind(scheme).map(|(tls, _)| tls)
+}
+
 impl Target {
     /// Reads a `redis://`, `rediss://`, `redis+cluster://` or `rediss+cluster://` URL.
     pub fn parse(url: &str) -> Result<Target, String> {
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| format!("`{url}` is not a Redis URL"))?;
-        let (tls, cluster) = match scheme {
-            "redis" => (false, false),
-            "rediss" => (true, false),
-            "redis+cluster" => (false, true),
-            "rediss+cluster" => (true, true),
-            other => {
-                return Err(format!(
-                    "unknown scheme `{other}://`: use redis://, rediss://, redis+cluster:// or \
-                     rediss+cluster://"
-                ));
-            }
-        };
+        let (tls, cluster) = scheme_kind(scheme).ok_or_else(|| {
+            format!(
+                "unknown scheme `{scheme}://`: use redis://, rediss://, redis+cluster:// or \
+                 rediss+cluster://"
+            )
+        })?;
         let (rest, query) = match rest.split_once('?') {
             Some((r, q)) => (r, Some(q)),
             None => (rest, None),
@@ -206,6 +217,16 @@ mod tests {
             t.topology,
             Topology::Cluster(vec!["rediss://a:7000/?protocol=resp3".into()])
         );
+    }
+
+    #[test]
+    fn schemes_say_whether_they_are_redis_and_over_tls() {
+        assert_eq!(redis_tls("redis://h"), Some(false));
+        assert_eq!(redis_tls("rediss://h"), Some(true));
+        assert_eq!(redis_tls("redis+cluster://a,b"), Some(false));
+        assert_eq!(redis_tls("rediss+cluster://a,b"), Some(true));
+        assert_eq!(redis_tls("memory://"), None);
+        assert_eq!(redis_tls("rediss"), None);
     }
 
     #[test]
