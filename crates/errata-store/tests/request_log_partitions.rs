@@ -71,6 +71,24 @@ async fn flush(store: &dyn KeyStore, records: &[Record]) {
     store.write_chunks(&t.chunks, &t.counts).await.unwrap();
 }
 
+/// The migrations of `db` (`postgres` or `sqlite`) before `version`: a database of the layout
+/// an earlier errata left, to open with this one.
+async fn migrations_before(db: &str, version: i64) -> sqlx::migrate::Migrator {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(db);
+    let mut before = sqlx::migrate::Migrator::new(dir).await.unwrap();
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < version)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    assert_eq!(before.migrations.len() as i64, version - 1);
+    before
+}
+
 async fn connect(url: &str) -> PgConnection {
     PgConnection::connect(url).await.unwrap()
 }
@@ -388,16 +406,7 @@ async fn an_old_layout_is_moved_into_partitions() {
     let Some(pg) = services::postgres().await else {
         return;
     };
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
-    let mut before = sqlx::migrate::Migrator::new(dir).await.unwrap();
-    before.migrations = before
-        .migrations
-        .iter()
-        .filter(|m| m.version < 5)
-        .cloned()
-        .collect::<Vec<_>>()
-        .into();
-    assert_eq!(before.migrations.len(), 4);
+    let before = migrations_before("postgres", 5).await;
     let mut c = connect(&pg.url).await;
     before.run(&mut c).await.unwrap();
     let mut old = Vec::new();
@@ -811,16 +820,7 @@ async fn usage_counted_before_writer_ids_is_kept() {
     let Some(pg) = services::postgres().await else {
         return;
     };
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
-    let mut before = sqlx::migrate::Migrator::new(dir).await.unwrap();
-    before.migrations = before
-        .migrations
-        .iter()
-        .filter(|m| m.version < 6)
-        .cloned()
-        .collect::<Vec<_>>()
-        .into();
-    assert_eq!(before.migrations.len(), 5);
+    let before = migrations_before("postgres", 6).await;
     let mut c = connect(&pg.url).await;
     before.run(&mut c).await.unwrap();
     let start = D0 + 20 * DAY_MS + 12 * HOUR_MS;
@@ -866,16 +866,7 @@ async fn sqlite_keeps_usage_counted_before_writer_ids() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.join("keys.db").display());
-    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-    let mut before = sqlx::migrate::Migrator::new(migrations).await.unwrap();
-    before.migrations = before
-        .migrations
-        .iter()
-        .filter(|m| m.version < 5)
-        .cloned()
-        .collect::<Vec<_>>()
-        .into();
-    assert_eq!(before.migrations.len(), 4);
+    let before = migrations_before("sqlite", 5).await;
     let start = D0 + 20 * DAY_MS + 12 * HOUR_MS;
     {
         let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
