@@ -182,6 +182,10 @@ mod tests {
             "redis://:***@cache:6379"
         );
         assert_eq!(
+            redact("rediss+cluster://:hunter2@r1:6380,r2:6380?ca=ca.pem"),
+            "rediss+cluster://:***@r1:6380,r2:6380?ca=ca.pem"
+        );
+        assert_eq!(
             redact("postgres://errata@db/errata"),
             "postgres://errata@db/errata"
         );
